@@ -1,0 +1,1 @@
+"""onemon.agent package."""

@@ -1,0 +1,1 @@
+"""onemon.wire package."""
