@@ -1,0 +1,1 @@
+"""Benchmarks that print figures; each module runs alone with ``python -m bench.<name>``."""
