@@ -133,13 +133,13 @@ def decode(data: bytes, keys: KeyRing, max_size: int = MAX_TCP_MESSAGE) -> Envel
     return Envelope(message, key_id, boot_id, seq)
 
 
-def peek_host(data: bytes) -> int | None:
-    """The host id an envelope claims, without authenticating it (for counting rejects)."""
+def peek_seq(data: bytes) -> int | None:
+    """The seq an envelope claims, unauthenticated: to answer a rejected TCP frame."""
     try:
         fields = _read_envelope(data, MAX_TCP_MESSAGE)
     except WireError:
         return None
-    return int(fields[1])
+    return int(fields[3])
 
 
 def _read_envelope(data: bytes, max_size: int) -> tuple[Any, ...]:
