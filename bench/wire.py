@@ -53,13 +53,13 @@ def main() -> None:
         runs = 5 if count == 500 else 20
         datagrams = native_encode(message)
         native_bytes = sum(len(d) for d in datagrams) / count
-        n_enc = best_of(runs, lambda m=message: native_encode(m)) / count * 1e6
-        n_dec = best_of(runs, lambda d=datagrams: native_decode(d)) / count * 1e6
+        n_enc = best_of(runs, partial(native_encode, message)) / count * 1e6
+        n_dec = best_of(runs, partial(native_decode, datagrams)) / count * 1e6
         line = legacy.encode(message)
         assert legacy.decode(line).payload["VM"] is not None
         legacy_bytes = len(line) / count
-        l_enc = best_of(runs, lambda m=message: legacy.encode(m)) / count * 1e6
-        l_dec = best_of(runs, lambda d=line: legacy.decode(d)) / count * 1e6
+        l_enc = best_of(runs, partial(legacy.encode, message)) / count * 1e6
+        l_dec = best_of(runs, partial(legacy.decode, line)) / count * 1e6
         print(
             f"{count:>5} {'native':>7} {len(datagrams):>5} {native_bytes:>7.1f} "
             f"{n_enc:>10.1f} {n_dec:>10.1f}"

@@ -110,7 +110,7 @@ class TcpServer:
                 await self._native(first, reader, writer)
             else:
                 await self._legacy(first, reader)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             self.ingest.counters.reject("read_timeout")
         except (ConnectionError, asyncio.IncompleteReadError):
             pass

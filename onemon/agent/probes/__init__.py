@@ -1,0 +1,1 @@
+"""Built-in probes: in-process replacements for OpenNebula's probe groups."""
