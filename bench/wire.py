@@ -34,7 +34,7 @@ def best_of(runs: int, action: Callable[[], object]) -> float:
 
 def native_encode(message: Message) -> list[bytes]:
     """Split and sign as the agent does."""
-    sizing = partial(native.encode, key=KEY, boot_id=BOOT, seq=2**63 - 1)
+    sizing = native.DatagramSizer(KEY, BOOT)
     parts = split(message, sizing, DEFAULT_DATAGRAM_BUDGET).datagrams
     return [native.encode(part, KEY, BOOT, seq) for seq, part in enumerate(parts)]
 

@@ -17,6 +17,8 @@ import hmac
 import inspect
 import io
 import math
+import re
+import uuid
 import zlib
 from dataclasses import dataclass
 from typing import Any, Final
@@ -51,6 +53,7 @@ _loads_params = inspect.signature(cbor2.CBORDecoder).parameters
 if "max_depth" in _loads_params:  # cbor2 >= 5.7; older versions fall back to RecursionError
     _DECODE_OPTIONS["max_depth"] = MAX_DEPTH + 2
 _TYPES: Final = {int(t): t for t in MessageType}
+_UUID_TEXT: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _STATUSES: Final = {int(s): s for s in Status}
 
 
@@ -229,7 +232,66 @@ def _code_value(value: Any) -> Any:
         return _code_template(value)
     if isinstance(value, list):
         return [_code_value(item) for item in value]
+    if type(value) is str and len(value) == 36 and _UUID_TEXT.fullmatch(value):
+        return uuid.UUID(value)  # 16 bytes under CBOR tag 37 instead of 36 characters
     return value
+
+
+class DatagramSizer:
+    """Sizes split parts of one report fast: each VM record is CBOR-encoded once, then reused.
+
+    Produces exactly the bytes ``encode`` would (CBOR maps keep insertion order), with the
+    largest sequence number, so a part that fits here fits when sent.
+    """
+
+    def __init__(self, key: Key, boot_id: bytes) -> None:
+        self._key = key
+        self._boot_id = boot_id
+        self._records: dict[int, bytes] = {}
+
+    def __call__(self, message: Message) -> bytes:
+        """The encoded envelope of ``message`` as the sender will build it (worst-case seq)."""
+        body = self._body(message)
+        flags = 0
+        if len(body) >= COMPRESS_ABOVE:
+            packed = zlib.compress(body, 6)
+            if len(packed) < len(body):
+                body, flags = packed, FLAG_ZLIB
+        return seal(message, self._key, self._boot_id, 2**63 - 1, flags, body)
+
+    def _body(self, message: Message) -> bytes:
+        payload = message.payload
+        records = payload.get("VM")
+        if message.status is Status.FAILURE or not isinstance(records, list):
+            return encode_body(message)
+        parts = [_head(5, len(payload))]
+        for name, value in payload.items():
+            parts.append(cbor2.dumps(CODE_OF.get(name, name)))
+            if value is records:
+                parts.append(_head(4, len(records)))
+                parts.extend(self._record(record) for record in records)
+            else:
+                parts.append(cbor2.dumps(_code_value(value)))
+        return b"".join(parts)
+
+    def _record(self, record: Any) -> bytes:
+        key = id(record)
+        cached = self._records.get(key)
+        if cached is None:
+            cached = self._records[key] = cbor2.dumps(_code_value(record))
+        return cached
+
+
+def _head(major: int, length: int) -> bytes:
+    """A CBOR array (major 4) or map (major 5) head for ``length`` items."""
+    base = major << 5
+    if length < 24:
+        return bytes([base | length])
+    if length < 0x100:
+        return bytes([base | 24, length])
+    if length < 0x10000:
+        return bytes([base | 25]) + length.to_bytes(2, "big")
+    return bytes([base | 26]) + length.to_bytes(4, "big")
 
 
 def _name(key: Any) -> str:
@@ -263,6 +325,8 @@ def _expand_value(value: Any, depth: int, budget: list[int]) -> Any:
         return value
     if kind is dict:
         return _expand_template(value, depth + 1, budget)
+    if kind is uuid.UUID:
+        return str(value)
     if kind is list:
         if depth + 1 > MAX_DEPTH or not value:
             raise WireError("bad_payload", "empty or too deep repeated attribute")

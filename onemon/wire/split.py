@@ -41,14 +41,15 @@ def split(
     if not records or not message.ok:
         return Split(oversize=[message])
     result = Split()
-    start = 0
+    start, hint = 0, 1
     while start < len(records):
-        end = _largest_fit(message, records, start, encode, budget)
+        end = _largest_fit(message, records, start, hint, encode, budget)
         if end == start:
             result.oversize.append(_with_records(message, records[start : start + 1]))
             start += 1
             continue
         result.datagrams.append(_with_records(message, records[start:end]))
+        hint = end - start
         start = end
     return result
 
@@ -57,30 +58,40 @@ def _largest_fit(
     message: Message,
     records: list[object],
     start: int,
+    hint: int,
     encode: Callable[[Message], bytes],
     budget: int,
 ) -> int:
-    """The largest ``end`` such that records[start:end] fit, found by galloping then bisecting."""
-    best_end = start
-    step = 1
-    high = len(records)
-    while True:  # gallop: 1, 2, 4, … records until one does not fit
-        end = min(start + step, high)
-        if len(encode(_with_records(message, records[start:end]))) > budget:
-            high = end - 1
+    """The largest ``end`` such that records[start:end] fit.
+
+    Starts from the previous part's size (records of one report are alike), gallops up while
+    parts fit, then bisects between the last fit and the first misfit.
+    """
+
+    def fits(end: int) -> bool:
+        return len(encode(_with_records(message, records[start:end]))) <= budget
+
+    total = len(records)
+    low, high = start, total  # low fits (or is start); everything above high is known not to
+    step = max(1, hint)
+    probe = min(start + step, total)
+    while probe > low:
+        if fits(probe):
+            low = probe
+            if probe == total:
+                return total
+            step = 1 if probe == start + hint else step * 2
+            probe = min(probe + step, total)
+        else:
+            high = probe - 1
             break
-        best_end = end
-        if end == len(records):
-            return best_end
-        step *= 2
-    low = best_end + 1
-    while low <= high:  # bisect between the last fit and the first misfit
-        mid = (low + high) // 2
-        if len(encode(_with_records(message, records[start:mid]))) <= budget:
-            best_end, low = mid, mid + 1
+    while low < high:  # bisect (low, high]
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
         else:
             high = mid - 1
-    return best_end
+    return low
 
 
 def _with_records(message: Message, records: list[object]) -> Message:

@@ -279,3 +279,28 @@ def test_any_signed_cbor_body_gives_a_template_or_a_typed_error(body: Any) -> No
         assert exc.reason in REASONS
     else:
         assert isinstance(env.message.payload, dict)
+
+
+def test_uuids_travel_as_16_bytes_and_come_back_as_text() -> None:
+    body = native.encode_body(VM_REPORT)
+    assert b"6c1e1565-50f4" not in body
+    env = native.decode(native.encode(VM_REPORT, KEY, BOOT, 1), RING)
+    assert env.message.payload["VM"][0]["DEPLOY_ID"] == "6c1e1565-50f4-43b6-ba71-0fe46477d2ec"
+
+
+def test_upper_case_uuid_text_is_kept_verbatim() -> None:
+    msg = Message(
+        MessageType.STATE_VM, Status.SUCCESS, 1, 1.0, {"X": "6C1E1565-50F4-43B6-BA71-0FE46477D2EC"}
+    )
+    assert native.decode(native.encode(msg, KEY, BOOT, 1), RING).message == msg
+
+
+@given(templates, st.lists(nested_vm, min_size=1, max_size=30))
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_datagram_sizer_produces_exactly_what_encode_produces(
+    extra: dict[str, Any], vms: list[dict[str, Any]]
+) -> None:
+    payload = {**extra, "VM": vms}
+    msg = Message(MessageType.MONITOR_VM, Status.SUCCESS, 5, 10.0, payload)
+    sizer = native.DatagramSizer(KEY, BOOT)
+    assert sizer(msg) == native.encode(msg, KEY, BOOT, 2**63 - 1)

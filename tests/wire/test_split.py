@@ -17,7 +17,7 @@ from onemon.wire.split import split
 KEY = Key("cluster", b"s" * 32)
 BOOT = b"\x01" * 16
 MAX_SEQ = 2**63 - 1
-encode = partial(native.encode, key=KEY, boot_id=BOOT, seq=MAX_SEQ)
+encode = native.DatagramSizer(KEY, BOOT)
 
 
 def vm(vm_id: int, pad: int = 0) -> dict[str, object]:
