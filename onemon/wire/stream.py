@@ -55,7 +55,7 @@ def decode_ack(payload: bytes) -> Ack:
     """Parse an acknowledgement frame's payload."""
     try:
         value = cbor2.loads(payload)
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is the same malformed ack
+    except Exception as exc:  # any decoder failure is the same malformed ack
         raise WireError("malformed", f"ack: {exc}") from None
     if (
         not isinstance(value, list)
