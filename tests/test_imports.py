@@ -1,0 +1,59 @@
+"""DESIGN §2: who may import whom, and which third-party packages each side may use."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent / "onemon"
+
+ALLOWED = {
+    "wire": {"onemon.wire", "cbor2", "cryptography"},
+    "agent": {"onemon.wire", "onemon.agent", "onemon.settings", "psutil", "libvirt"},
+    "collector": {
+        "onemon.wire", "onemon.collector", "onemon.settings",
+        "uvloop", "prometheus_client", "sqlalchemy", "aiohttp", "psycopg", "pymysql",
+    },
+    "front": {
+        "onemon.wire", "onemon.front", "onemon.settings", "onemon.collector.store",
+        "onemon.collector.model", "onemon.collector.config", "aiohttp", "sqlalchemy",
+    },
+}  # fmt: skip
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def allowed(module: str, rules: set[str]) -> bool:
+    top = module.split(".")[0]
+    if top in sys.stdlib_module_names or top == "__future__":
+        return True
+    return any(module == rule or module.startswith(rule + ".") for rule in rules)
+
+
+@pytest.mark.parametrize("side", sorted(ALLOWED))
+def test_side_imports_only_what_design_allows(side: str) -> None:
+    offenders = [
+        f"{path.relative_to(ROOT.parent)}: {module}"
+        for path in sorted((ROOT / side).rglob("*.py"))
+        for module in sorted(imported_modules(path))
+        if not allowed(module, ALLOWED[side])
+    ]
+    assert offenders == []
+
+
+def test_agent_never_imports_collector_or_front() -> None:
+    for path in (ROOT / "agent").rglob("*.py"):
+        for module in imported_modules(path):
+            assert not module.startswith(("onemon.collector", "onemon.front")), path
