@@ -12,9 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent / "onemon"
 
 ALLOWED = {
     "wire": {"onemon.wire", "cbor2", "cryptography"},
-    "agent": {"onemon.wire", "onemon.agent", "onemon.settings", "psutil", "libvirt"},
+    "agent": {
+        "onemon.wire", "onemon.agent", "onemon.settings", "psutil", "libvirt", "cbor2", "cryptography",
+    },
     "collector": {
-        "onemon.wire", "onemon.collector", "onemon.settings",
+        "onemon.wire", "onemon.collector", "onemon.settings", "cbor2", "cryptography",
         "uvloop", "prometheus_client", "sqlalchemy", "aiohttp", "psycopg", "pymysql",
     },
     "front": {
