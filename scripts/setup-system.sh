@@ -13,7 +13,7 @@
 #   --warm-cache also build the cached guest kernel/initramfs (/var/cache/onemon-test)
 set -eu
 
-PACKAGES="libvirt-dev pkg-config
+PACKAGES="python3 python3-venv python3-dev gcc libvirt-dev pkg-config
 libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu libvirt-daemon-driver-lxc
 qemu-system-x86 lxc busybox-static cpio
 prometheus nftables iptables socat iproute2

@@ -61,10 +61,17 @@ _CPU_FIELDS: Final = (
 )  # fmt: skip
 
 
+_GROUP_FIELDS: Final[dict[str, _Fields]] = {
+    "net": _NIC_FIELDS,
+    "block": _DISK_FIELDS,
+    "vcpu": _VCPU_FIELDS,
+}
+
+
 @cache
-def _keys(group: str, index: int, fields: _Fields) -> _Fields:
-    """``fields`` with their libvirt keys spelled out for device ``index`` (cached)."""
-    return tuple((name, f"{group}.{index}.{key}") for name, key in fields)
+def _keys(group: str, index: int) -> _Fields:
+    """A group's fields with their libvirt keys spelled out for device ``index`` (cached)."""
+    return tuple((name, f"{group}.{index}.{key}") for name, key in _GROUP_FIELDS[group])
 
 
 def _vector(stats: Stats, index: int, keys: _Fields) -> dict[str, Any]:
@@ -77,12 +84,12 @@ def _vector(stats: Stats, index: int, keys: _Fields) -> dict[str, Any]:
     return vec
 
 
-def _devices(stats: Stats, group: str, fields: _Fields) -> list[dict[str, Any]] | None:
+def _devices(stats: Stats, group: str) -> list[dict[str, Any]] | None:
     """Detail vectors of every device in ``group`` (None when libvirt returned no such group)."""
     count = stats.get(f"{group}.count")
     if count is None:
         return None
-    return [_vector(stats, i, _keys(group, i, fields)) for i in range(count)]
+    return [_vector(stats, i, _keys(group, i)) for i in range(count)]
 
 
 def _sum(vectors: list[dict[str, Any]], name: str) -> int:
@@ -107,11 +114,11 @@ def monitor_template(stats: Stats, cpu: float | None = None) -> Template:
     memory = memory_kb(stats)
     if memory is not None:
         mon["MEMORY"] = memory
-    nics = _devices(stats, "net", _NIC_FIELDS)
+    nics = _devices(stats, "net")
     if nics is not None:
         mon["NETRX"] = 0 if skip_io else _sum(nics, "RX_BYTES")
         mon["NETTX"] = 0 if skip_io else _sum(nics, "TX_BYTES")
-    disks = _devices(stats, "block", _DISK_FIELDS)
+    disks = _devices(stats, "block")
     if disks is not None:
         mon["DISKRDBYTES"] = 0 if skip_io else _sum(disks, "RD_BYTES")
         mon["DISKWRBYTES"] = 0 if skip_io else _sum(disks, "WR_BYTES")
@@ -140,5 +147,5 @@ def _vcpus(stats: Stats) -> list[dict[str, Any]]:
     maximum = stats.get("vcpu.maximum")
     if maximum is None:
         return []
-    found = (_vector(stats, i, _keys("vcpu", i, _VCPU_FIELDS)) for i in range(maximum))
+    found = (_vector(stats, i, _keys("vcpu", i)) for i in range(maximum))
     return [vec for vec in found if len(vec) > 1]

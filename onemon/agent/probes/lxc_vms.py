@@ -105,16 +105,17 @@ def _int(path: str) -> int | None:
         return None
 
 
-def _keyed(path: str, *keys: str) -> list[int] | None:
-    """Values of ``key value`` lines (``cpu.stat``, ``cgroup.events``), None if any is missing."""
+def _keyed(path: str) -> dict[str, int] | None:
+    """The ``key value`` lines of a flat-keyed file (``cpu.stat``, ``cgroup.events``)."""
     text = _read(path)
     if text is None:
         return None
-    found = dict(line.split(None, 1) for line in text.splitlines() if " " in line)
-    try:
-        return [int(found[key]) for key in keys]
-    except (KeyError, ValueError):
-        return None
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        with contextlib.suppress(ValueError):
+            out[key] = int(value)
+    return out
 
 
 def _payloads(root: str) -> list[tuple[str, str]]:
@@ -176,11 +177,10 @@ class LxcVms:
         lay = self.layout
         frozen = False
         if lay.unified is not None:
-            events = _keyed(os.path.join(lay.unified, rel, "cgroup.events"), "populated", "frozen")
-            if events is not None:
-                if not events[0]:
-                    return None
-                frozen = bool(events[1])
+            events = _keyed(os.path.join(lay.unified, rel, "cgroup.events")) or {}
+            if events.get("populated", 1) == 0:
+                return None
+            frozen = events.get("frozen", 0) == 1
         if lay.freezer is not None:
             v1_state = _read(os.path.join(lay.freezer, rel, "freezer.state"))
             frozen = frozen or (v1_state or "").strip() in ("FROZEN", "FREEZING")
@@ -193,13 +193,13 @@ class LxcVms:
             usage = _int(os.path.join(lay.cpuacct, rel, "cpuacct.usage"))
             if usage is not None:
                 return usage
-            ticks = _keyed(os.path.join(lay.cpuacct, rel, "cpuacct.stat"), "user", "system")
-            if ticks is not None:
-                return sum(ticks) * _NS_PER_TICK
+            ticks = _keyed(os.path.join(lay.cpuacct, rel, "cpuacct.stat")) or {}
+            if "user" in ticks and "system" in ticks:
+                return (ticks["user"] + ticks["system"]) * _NS_PER_TICK
         if lay.unified is not None:
-            usec = _keyed(os.path.join(lay.unified, rel, "cpu.stat"), "usage_usec")
+            usec = (_keyed(os.path.join(lay.unified, rel, "cpu.stat")) or {}).get("usage_usec")
             if usec is not None:
-                return usec[0] * 1000
+                return usec * 1000
         return None
 
     def memory_kb(self, rel: str) -> int | None:
