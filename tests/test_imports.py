@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent / "onemon"
 ALLOWED = {
     "wire": {"onemon.wire", "cbor2", "cryptography"},
     "agent": {
-        "onemon.wire", "onemon.agent", "onemon.settings", "psutil", "libvirt", "cbor2", "cryptography",
+        "onemon.wire", "onemon.agent", "onemon.settings", "psutil", "libvirt", "cbor2",
+        "cryptography",
     },
     "collector": {
         "onemon.wire", "onemon.collector", "onemon.settings", "cbor2", "cryptography",
@@ -38,7 +39,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def allowed(module: str, rules: set[str]) -> bool:
-    top = module.split(".")[0]
+    top = module.split(".", maxsplit=1)[0]
     if top in sys.stdlib_module_names or top == "__future__":
         return True
     return any(module == rule or module.startswith(rule + ".") for rule in rules)

@@ -54,7 +54,7 @@ class StateTracker:
             for r in self._db.execute("SELECT id, deploy_id, state, missing, timestamp FROM states")
         }
         found = self._db.execute("SELECT value FROM settings WHERE key='last_sync'").fetchone()
-        self.last_sync = float(found[0]) if found else 0.0
+        self.last_sync: float | None = float(found[0]) if found else None
 
     def close(self) -> None:
         """Close the state file."""
@@ -62,14 +62,14 @@ class StateTracker:
 
     def force_sync(self) -> None:
         """Make the next cycle a full report (after a reconnect or a reload)."""
-        self.last_sync = 0.0
+        self.last_sync = None
 
     def cycle(self, seen: list[SeenVm] | None, now: float) -> Template | None:
         """One state cycle; ``seen=None`` means the hypervisor is unreachable.
 
         Returns the STATE_VM payload, or None when there is nothing to send.
         """
-        sync = now >= self.last_sync + self.sync_period
+        sync = self.last_sync is None or now >= self.last_sync + self.sync_period
         reports: list[dict[str, Any]] = []
         changed: dict[int, _Row | None] = {}
         if seen is None:
@@ -80,7 +80,10 @@ class StateTracker:
         if sync:
             self.last_sync = now
             missing_state = UNKNOWN if seen is None else MISSING_STATE
-            return {"SYNC_STATE": "yes", "MISSING_STATE": missing_state, "VM": reports}
+            payload: Template = {"SYNC_STATE": "yes", "MISSING_STATE": missing_state}
+            if reports:
+                payload["VM"] = reports
+            return payload
         return {"VM": reports} if reports else None
 
     def _reachable(

@@ -17,6 +17,8 @@ from onemon.wire.stream import FrameReader, encode_ack
 log = logging.getLogger("onemon.collector.listeners")
 
 LEGACY_READ_CHUNK = 65536
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+"""Linux: set SO_RCVBUF beyond net.core.rmem_max (needs CAP_NET_ADMIN)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def bind_udp(address: str, port: int, rcvbuf: int) -> socket.socket:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, rcvbuf)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
     except OSError:  # not root: the kernel caps SO_RCVBUF at net.core.rmem_max
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.bind((address, port))

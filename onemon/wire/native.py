@@ -49,8 +49,11 @@ COMPRESS_ABOVE: Final = 160
 """Bodies shorter than this are never worth a zlib header."""
 
 _DECODE_OPTIONS: dict[str, Any] = {}
-_loads_params = inspect.signature(cbor2.CBORDecoder).parameters
-if "max_depth" in _loads_params:  # cbor2 >= 5.7; older versions fall back to RecursionError
+try:
+    _decoder_params = inspect.signature(cbor2.CBORDecoder).parameters
+except (TypeError, ValueError):  # cbor2 5.4's C extension has no introspectable signature
+    _decoder_params = {}  # type: ignore[assignment]
+if "max_depth" in _decoder_params:  # cbor2 >= 5.7; older versions fall back to RecursionError
     _DECODE_OPTIONS["max_depth"] = MAX_DEPTH + 2
 _TYPES: Final = {int(t): t for t in MessageType}
 _UUID_TEXT: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -87,3 +87,9 @@ def test_state_survives_an_agent_restart(tmp_path: Path) -> None:
     restarted = StateTracker(path, sync_period=180, times_missing=3)
     assert restarted.cycle([A], now=1015) is None  # no re-report after restart
     assert states(restarted.cycle([A], now=1020)) == {15: "POWEROFF"}  # count kept
+
+
+def test_sync_with_no_vm_carries_no_empty_list() -> None:
+    """An empty repeated attribute is not expressible in a template (nor on the native wire)."""
+    report = StateTracker(None, sync_period=100).cycle([], now=0)
+    assert report == {"SYNC_STATE": "yes", "MISSING_STATE": "POWEROFF"}

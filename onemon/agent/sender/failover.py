@@ -1,0 +1,78 @@
+"""The ordered collector list: per-collector back-off, first ready one preferred."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from onemon.agent.sender.address import Address, parse_address
+from onemon.agent.sender.backoff import BACKOFF_SECONDS, Backoff
+
+
+@dataclass(slots=True)
+class Collector:
+    """One collector and its failure history."""
+
+    address: Address
+    backoff: Backoff
+    ready_at: float = 0.0
+
+
+class Failover:
+    """Which collector to use: the first one in list order not waiting out its back-off."""
+
+    def __init__(
+        self,
+        addresses: Sequence[str | Address],
+        backoff: Sequence[float] = BACKOFF_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not addresses:
+            raise ValueError("at least one collector address is needed")
+        self.collectors = [
+            Collector(a if isinstance(a, Address) else parse_address(a), Backoff(backoff))
+            for a in addresses
+        ]
+        self._clock = clock
+        self.current = 0
+        self.failovers = 0
+        self.failures = 0
+
+    def choose(self) -> tuple[int, float]:
+        """The collector to try next and how long to wait first (0 when one is ready)."""
+        now = self._clock()
+        for index, collector in enumerate(self.collectors):
+            if collector.ready_at <= now:
+                return index, 0.0
+        index = min(range(len(self.collectors)), key=lambda i: self.collectors[i].ready_at)
+        return index, self.collectors[index].ready_at - now
+
+    def ready(self, index: int) -> bool:
+        """True when ``index`` is not waiting out a back-off."""
+        return self.collectors[index].ready_at <= self._clock()
+
+    def failed(self, index: int) -> float:
+        """Record a dead-collector event for ``index``; return its back-off delay."""
+        collector = self.collectors[index]
+        delay = collector.backoff.fail()
+        collector.ready_at = self._clock() + delay
+        self.failures += 1
+        return delay
+
+    def succeeded(self, index: int) -> None:
+        """``index`` proved healthy: clear its back-off."""
+        collector = self.collectors[index]
+        collector.backoff.reset()
+        collector.ready_at = 0.0
+
+    def use(self, index: int) -> None:
+        """Make ``index`` the current collector, counting a change of collector as a failover."""
+        if index != self.current:
+            self.failovers += 1
+            self.current = index
+
+    @property
+    def address(self) -> Address:
+        """The current collector's address."""
+        return self.collectors[self.current].address

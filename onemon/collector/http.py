@@ -1,0 +1,199 @@
+"""HTTP endpoint: pre-rendered ``/metrics`` and a JSON API over the state and its history."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from onemon.collector.model import Host, Vm
+from onemon.collector.state import CloudState
+
+JSON_LIMIT = 10_000
+"""Most history points one API call returns."""
+
+
+class RenderedMetrics(Protocol):
+    """The cached exposition body, rendered off the request path."""
+
+    body: bytes
+    gzip_body: bytes
+
+
+class HistoryReader(Protocol):
+    """Reads history from the store (blocking; run in a worker thread)."""
+
+    def host_history(
+        self, host_id: int, since: float, until: float | None = None, limit: int | None = None
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """A host's monitoring rows."""
+
+    def vm_history(
+        self, vm_id: int, since: float, until: float | None = None, limit: int | None = None
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """A VM's monitoring rows."""
+
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def host_json(host: Host, vm_ids: set[int]) -> dict[str, Any]:
+    """A host as the JSON API shows it."""
+    cap = host.capacity
+    return {
+        "id": host.id,
+        "name": host.name,
+        "state": host.state.name,
+        "error": host.error,
+        "im_mad": host.im_mad,
+        "last_seen": host.last_seen,
+        "last_monitored": host.last_monitored,
+        "capacity": {
+            "FREE_CPU": cap.free_cpu,
+            "USED_CPU": cap.used_cpu,
+            "FREE_MEMORY": cap.free_memory,
+            "USED_MEMORY": cap.used_memory,
+            "NETRX": cap.netrx,
+            "NETTX": cap.nettx,
+        },
+        "numa": cap.numa,
+        "vms": sorted(vm_ids),
+        "wilds": host.wilds,
+        "zombies": host.zombies,
+        "template": host.system,
+        "agent": host.agent,
+    }
+
+
+def vm_json(vm: Vm) -> dict[str, Any]:
+    """A VM as the JSON API shows it."""
+    return {
+        "id": vm.id,
+        "host_id": vm.host_id,
+        "deploy_id": vm.deploy_id,
+        "report": str(vm.report),
+        "state": vm.state.name,
+        "lcm_state": vm.lcm_state.name,
+        "last_poll": vm.last_poll,
+        "state_changed": vm.state_changed,
+        "monitoring": vm.monitoring,
+    }
+
+
+class Api:
+    """Request handlers; they only read state and cached bytes, never render or block."""
+
+    def __init__(
+        self,
+        state: CloudState,
+        metrics: Callable[[], RenderedMetrics | None],
+        history: HistoryReader,
+        health: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.state = state
+        self.metrics = metrics
+        self.history = history
+        self.health = health
+
+    def app(self) -> web.Application:
+        """The aiohttp application with every route."""
+        app = web.Application()
+        app.add_routes(
+            [
+                web.get("/metrics", self.get_metrics),
+                web.get("/api/v1/health", self.get_health),
+                web.get("/api/v1/hosts", self.list_hosts),
+                web.get("/api/v1/hosts/{id}", self.get_host),
+                web.get("/api/v1/hosts/{id}/monitoring", self.host_monitoring),
+                web.get("/api/v1/vms", self.list_vms),
+                web.get("/api/v1/vms/{id}", self.get_vm),
+                web.get("/api/v1/vms/{id}/monitoring", self.vm_monitoring),
+            ]
+        )
+        return app
+
+    async def get_metrics(self, request: web.Request) -> web.Response:
+        """The last rendered exposition body, gzip'ed when the scraper accepts it."""
+        rendered = self.metrics()
+        if rendered is None:
+            return web.Response(status=503, text="metrics not rendered yet\n")
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            response = web.Response(body=rendered.gzip_body, headers={"Content-Type": CONTENT_TYPE})
+            response.headers["Content-Encoding"] = "gzip"
+            return response
+        return web.Response(body=rendered.body, headers={"Content-Type": CONTENT_TYPE})
+
+    async def get_health(self, request: web.Request) -> web.Response:
+        """The collector's own figures."""
+        return web.json_response(self.health())
+
+    async def list_hosts(self, request: web.Request) -> web.Response:
+        """Every host with its latest figures."""
+        state = self.state
+        hosts = [
+            host_json(h, state.vms_by_host.get(h.id, set()))
+            for h in sorted(state.hosts.values(), key=lambda h: h.id)
+        ]
+        return web.json_response(hosts)
+
+    async def get_host(self, request: web.Request) -> web.Response:
+        """One host."""
+        host = self.state.hosts.get(_id(request))
+        if host is None:
+            raise web.HTTPNotFound(text="no such host\n")
+        return web.json_response(host_json(host, self.state.vms_by_host.get(host.id, set())))
+
+    async def host_monitoring(self, request: web.Request) -> web.Response:
+        """A host's monitoring history (``?since=<epoch>``, default the last hour)."""
+        host_id = _id(request)
+        if host_id not in self.state.hosts:
+            raise web.HTTPNotFound(text="no such host\n")
+        rows = await asyncio.to_thread(
+            self.history.host_history, host_id, _since(request), None, JSON_LIMIT
+        )
+        return web.json_response([{"timestamp": ts, **data} for ts, data in rows])
+
+    async def list_vms(self, request: web.Request) -> web.Response:
+        """Every VM (``?host_id=`` filters by host)."""
+        vms = sorted(self.state.vms.values(), key=lambda v: v.id)
+        host = request.query.get("host_id")
+        if host is not None:
+            vms = [v for v in vms if str(v.host_id) == host]
+        return web.json_response([vm_json(v) for v in vms])
+
+    async def get_vm(self, request: web.Request) -> web.Response:
+        """One VM."""
+        vm = self.state.vms.get(_id(request))
+        if vm is None:
+            raise web.HTTPNotFound(text="no such vm\n")
+        return web.json_response(vm_json(vm))
+
+    async def vm_monitoring(self, request: web.Request) -> web.Response:
+        """A VM's monitoring history (``?since=<epoch>``, default the last hour)."""
+        vm_id = _id(request)
+        if vm_id not in self.state.vms:
+            raise web.HTTPNotFound(text="no such vm\n")
+        rows = await asyncio.to_thread(
+            self.history.vm_history, vm_id, _since(request), None, JSON_LIMIT
+        )
+        return web.json_response([{"timestamp": ts, **data} for ts, data in rows])
+
+
+def _id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="id must be an integer\n") from None
+
+
+def _since(request: web.Request) -> float:
+    raw = request.query.get("since")
+    if raw is None:
+        return time.time() - 3600
+    try:
+        return float(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text="since must be a number\n") from None

@@ -1,0 +1,15 @@
+"""The store's exceptions."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class SchemaError(StoreError):
+    """The database's schema cannot be used by this code (too new, or not created yet)."""
+
+
+class StoreClosed(StoreError):
+    """The writer stopped before the awaited rows were committed."""
