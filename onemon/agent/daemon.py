@@ -13,8 +13,8 @@ from onemon.agent.groups import ProbeGroups
 from onemon.agent.scheduler import Scheduler
 from onemon.agent.sender.address import parse_address
 from onemon.agent.sender.sender import Sender
-from onemon.agent.systemd import notify
 from onemon.settings import ConfigError, load_file
+from onemon.systemd import notify
 from onemon.wire.keys import Key, load_key_file
 from onemon.wire.model import Template
 from onemon.wire.rsa import load_public_key_file

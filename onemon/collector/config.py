@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onemon.collector.store.config import StoreConfig
+
 DEFAULT_PATH = Path("/etc/one/one-collector.toml")
 
 
@@ -39,16 +41,6 @@ class KeysConfig:
 
     cluster_key_file: Path = Path("/etc/one/onemon/cluster.key")
     host_keys_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class StoreConfig:
-    """Where state and history live, and for how long."""
-
-    url: str = "sqlite:////var/lib/one-collector/onemon.db"
-    host_retention: float = 43200.0
-    vm_retention: float = 43200.0
-    max_backlog_rows: int = 200_000
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ JSON_LIMIT = 10_000
 class RenderedMetrics(Protocol):
     """The cached exposition body, rendered off the request path."""
 
-    body: bytes
-    gzip_body: bytes
+    def response(self, accept_encoding: str | None = None) -> tuple[bytes, str | None]:
+        """The body to send and its Content-Encoding."""
 
 
 class HistoryReader(Protocol):
@@ -89,7 +89,7 @@ class Api:
     def __init__(
         self,
         state: CloudState,
-        metrics: Callable[[], RenderedMetrics | None],
+        metrics: RenderedMetrics,
         history: HistoryReader,
         health: Callable[[], dict[str, Any]],
     ) -> None:
@@ -117,14 +117,11 @@ class Api:
 
     async def get_metrics(self, request: web.Request) -> web.Response:
         """The last rendered exposition body, gzip'ed when the scraper accepts it."""
-        rendered = self.metrics()
-        if rendered is None:
-            return web.Response(status=503, text="metrics not rendered yet\n")
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
-            response = web.Response(body=rendered.gzip_body, headers={"Content-Type": CONTENT_TYPE})
-            response.headers["Content-Encoding"] = "gzip"
-            return response
-        return web.Response(body=rendered.body, headers={"Content-Type": CONTENT_TYPE})
+        body, encoding = self.metrics.response(request.headers.get("Accept-Encoding"))
+        headers = {"Content-Type": CONTENT_TYPE}
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        return web.Response(body=body, headers=headers)
 
     async def get_health(self, request: web.Request) -> web.Response:
         """The collector's own figures."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from onemon.agent.scheduler import Group, Scheduler
-from onemon.agent.systemd import notify
+from onemon.systemd import notify
 from onemon.wire.model import Message, MessageType, Status
 
 

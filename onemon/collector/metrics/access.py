@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 from .columns import column
@@ -30,7 +31,7 @@ class Rows:
     def write(self, sink: Sink, fields: Fields) -> None:
         """One column per field."""
         for name, key, conv in fields:
-            column(sink, name, self.tags, [vec.get(key) for vec in self.vecs], conv)
+            column(sink, name, self.tags, list(map(dict.get, self.vecs, repeat(key))), conv)
 
 
 def scalar(template: Any, key: str) -> Any:

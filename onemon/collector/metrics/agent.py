@@ -3,46 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from itertools import repeat
+from typing import Any, Final
 
 from onemon.collector.model import Host
 
-from .access import distinct, put, vectors
-from .labels import Labels, sub
+from .access import Fields, Rows, distinct, vectors
+from .columns import column
+from .labels import Labels, Owner, sub
 from .sink import Sink
 from .text import plain
 
-_FLAT: Final = (
-    ("onemon_agent_probe_failures_total", "PROBE_FAILURES"),
-    ("onemon_agent_probe_timeouts_total", "PROBE_TIMEOUTS"),
-    ("onemon_agent_group_skips_total", "GROUP_SKIPS"),
-    ("onemon_agent_messages_sent_total", "MESSAGES_SENT"),
-    ("onemon_agent_messages_dropped_total", "MESSAGES_DROPPED"),
-    ("onemon_agent_spool_messages", "SPOOL_MESSAGES"),
-    ("onemon_agent_spool_bytes", "SPOOL_BYTES"),
+_FLAT: Final[Fields] = (
+    ("onemon_agent_probe_failures_total", "PROBE_FAILURES", plain),
+    ("onemon_agent_probe_timeouts_total", "PROBE_TIMEOUTS", plain),
+    ("onemon_agent_group_skips_total", "GROUP_SKIPS", plain),
+    ("onemon_agent_messages_sent_total", "MESSAGES_SENT", plain),
+    ("onemon_agent_messages_dropped_total", "MESSAGES_DROPPED", plain),
+    ("onemon_agent_spool_messages", "SPOOL_MESSAGES", plain),
+    ("onemon_agent_spool_bytes", "SPOOL_BYTES", plain),
 )
+_CYCLE: Final[Fields] = (("onemon_agent_cycle_seconds", "SECONDS", plain),)
 _GROUP: Final = ("group",)
 
 
 def emit(sink: Sink, hosts: Sequence[Host], labels: Labels) -> None:
-    """Every ``onemon_agent_*`` family."""
-    flat = [(sink.out(name), key) for name, key in _FLAT]
-    cycle = sink.out("onemon_agent_cycle_seconds")
+    """Every ``onemon_agent_*`` family, a column at a time."""
+    owners: list[Owner] = []
+    agents: list[dict[str, Any]] = []
+    cycles = Rows()
     for host in hosts:
         agent = host.agent
         if not agent:
             continue
         try:
+            if not isinstance(agent, dict):
+                raise TypeError("agent metrics are not a template")
             owner = labels.host(host)
-            skipped = 0
-            for family, key in flat:
-                skipped += put(family, owner.braces, agent.get(key), plain)
-            groups = distinct(
-                [(sub(owner, _GROUP, (vec.get("GROUP"),)), vec)
-                 for vec in vectors(agent, "CYCLE_SECONDS")]
-            )  # fmt: skip
-            for tag, vec in groups:
-                skipped += put(cycle, tag, vec.get("SECONDS"), plain)
-            sink.skipped += skipped
-        except Exception:  # an agent dict of an unexpected shape
+            groups = [
+                (sub(owner, _GROUP, (v.get("GROUP"),)), v) for v in vectors(agent, "CYCLE_SECONDS")
+            ]
+        except Exception:  # an agent template of an unexpected shape
             sink.skipped += 1
+            continue
+        owners.append(owner)
+        agents.append(agent)
+        cycles.extend(distinct(groups))
+    tags = [owner.braces for owner in owners]
+    for name, key, conv in _FLAT:
+        column(sink, name, tags, list(map(dict.get, agents, repeat(key))), conv)
+    cycles.write(sink, _CYCLE)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import operator
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from typing import TYPE_CHECKING, Any, Final
 
 from onemon.collector.model import HostState, LcmState, VmState
 
-from .text import BIG, MULTIPLIER, Conv
+from .text import BIG, FLOAT_SPEC, MULTIPLIER, Conv
 
 if TYPE_CHECKING:
     from .sink import Sink
@@ -44,13 +44,18 @@ class Templates:
         return entry[1]
 
 
-def _numbers(values: list[Any], kinds: set[type], mul: int) -> tuple[list[Any], str] | None:
-    """The values scaled and their ``%`` spec, when all are ints below BIG or finite; else None."""
+def _numbers(
+    values: list[Any], kinds: set[type], mul: int, spec: str
+) -> tuple[list[Any], str] | None:
+    """Values scaled, and their ``%`` spec (``spec`` for floats): all ints below BIG, or finite."""
     if mul < 0:
         return None
     if kinds <= _INTS:
-        if not -BIG < min(values) <= max(values) < BIG:
+        low = min(values)
+        if not -BIG < low <= max(values) < BIG:
             return None
+        if mul == 0 and low >= 0:  # exact decimal seconds, and 5x faster than float repr
+            return list(chain.from_iterable(map(divmod, values, repeat(10**9)))), "%d.%09d"
         if mul == 0:
             return list(map(operator.truediv, values, repeat(1e9))), "%r"
         if mul == 1:
@@ -64,7 +69,7 @@ def _numbers(values: list[Any], kinds: set[type], mul: int) -> tuple[list[Any], 
         elif mul != 1:
             values = list(map(operator.mul, values, repeat(float(mul))))
         try:
-            return (values, "%r") if math.isfinite(math.fsum(values)) else None
+            return (values, spec) if math.isfinite(math.fsum(values)) else None
         except OverflowError:
             return None
     return None
@@ -73,21 +78,29 @@ def _numbers(values: list[Any], kinds: set[type], mul: int) -> tuple[list[Any], 
 def column(sink: Sink, name: str, tags: list[str], values: list[Any], conv: Conv) -> None:
     """Emit family ``name``: ``values[i]`` labelled ``tags[i]`` (None: absent)."""
     kinds = set(map(type, values))
-    if _NONE in kinds:
-        kinds.discard(_NONE)
-        if not kinds:
-            return
-        present = list(map(operator.is_not, values, repeat(None)))
-        tags, values = list(compress(tags, present)), list(compress(values, present))
-    if not values:
-        return
-    found = _numbers(values, kinds, MULTIPLIER.get(conv, -1))
-    if found is not None:
-        numbers, spec = found
-        sink.chunk(name, sink.templates.get(name, tags, spec) % tuple(numbers))
-        return
+    rest: list[tuple[str, Any]] = []
+    if not kinds <= _NUMBERS:  # absent values, text, odd types: set aside all but the numbers
+        numeric = list(map(_NUMBERS.__contains__, map(type, values)))
+        if kinds - _NUMBERS != {_NONE}:
+            others = compress(zip(tags, values, strict=True), map(operator.not_, numeric))
+            rest = [(tag, value) for tag, value in others if value is not None]
+        tags, values = list(compress(tags, numeric)), list(compress(values, numeric))
+        kinds &= _NUMBERS
+    if values:
+        found = _numbers(values, kinds, MULTIPLIER.get(conv, -1), FLOAT_SPEC.get(conv, "%r"))
+        if found is not None:
+            numbers, spec = found
+            sink.chunk(name, sink.templates.get(name, tags, spec) % tuple(numbers))
+        else:
+            rest += zip(tags, values, strict=True)
+    if rest:
+        _one_by_one(sink, name, rest, conv)
+
+
+def _one_by_one(sink: Sink, name: str, rest: list[tuple[str, Any]], conv: Conv) -> None:
+    """The values the template path cannot take (text, big ints, not finite, odd types)."""
     add = sink.out(name).add
-    for tag, raw in zip(tags, values, strict=True):  # text, big ints, odd types: one by one
+    for tag, raw in rest:
         try:
             text = conv(raw)
         except Exception:  # a value whose own methods fail

@@ -16,7 +16,7 @@ from .access import put
 from .kernel import UdpErrors
 from .labels import pairs
 from .sink import Sink
-from .text import plain
+from .text import plain, timestamp
 
 
 @dataclass(slots=True)
@@ -103,7 +103,7 @@ def emit(
         reports[vm.report] = reports.get(vm.report, 0) + 1
     _labelled(sink, "onemon_vms", ("report",), [((_name(r),), n) for r, n in reports.items()])
     _scalar(sink, "onemon_render_seconds", health.render_seconds)
-    _scalar(sink, "onemon_render_timestamp_seconds", rendered_at)
+    sink.skipped += put(sink.out("onemon_render_timestamp_seconds"), "", rendered_at, timestamp)
     _scalar(sink, "onemon_render_samples", health.render_samples)
     _scalar(sink, "onemon_render_skipped_values", health.render_skipped)
 

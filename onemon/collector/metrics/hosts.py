@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -11,7 +12,7 @@ from .access import Fields, Rows, distinct, line, scalar, vectors
 from .columns import column
 from .labels import Labels, Owner, sub
 from .sink import Sink
-from .text import Conv, kib, mhz, mib, plain
+from .text import Conv, kib, mhz, mib, plain, timestamp
 
 _CAPACITY: Final = (
     ("opennebula_host_cpu_used_ratio", "used_cpu", plain),
@@ -31,8 +32,8 @@ _SCALARS: Final[tuple[tuple[str, Conv], ...]] = (
     ("opennebula_host_zombies", plain),
     ("opennebula_host_cpu_total_ratio", plain),
     ("opennebula_host_mem_total_bytes", kib),
-    ("opennebula_host_last_seen_timestamp_seconds", plain),
-    ("opennebula_host_last_monitored_timestamp_seconds", plain),
+    ("opennebula_host_last_seen_timestamp_seconds", timestamp),
+    ("opennebula_host_last_monitored_timestamp_seconds", timestamp),
     *((name, conv) for name, _, conv in _CAPACITY),
 )
 """Family and converter of each value of a host's row, in row order (see ``_row``)."""
@@ -53,6 +54,7 @@ _NODE: Final = ("numa_node",)
 _PAGE: Final = ("numa_node", "page_size_bytes")
 _DS_ID: Final = ("one_datastore_id",)
 _NO_CAPACITY: Final = (None,) * len(_CAPACITY)
+_FIGURES: Final = operator.attrgetter(*(attr for _, attr, _ in _CAPACITY))
 
 
 class _Subs:
@@ -64,18 +66,18 @@ class _Subs:
 
     def add(self, host: Host, owner: Owner) -> None:
         """One host's datastores and NUMA nodes (all read before any is kept)."""
-        system = host.system
+        system = host.system if isinstance(host.system, dict) else {}
         ds = distinct([(sub(owner, _DS_ID, (v.get("ID"),)), v) for v in vectors(system, "DS")])
-        nodes = _nodes(vectors(system, "MEMORY_NODE"), owner, False)
-        pages = _nodes(vectors(system, "HUGEPAGE"), owner, True)
+        found = [(self.ds, ds)]
+        if "MEMORY_NODE" in system or "HUGEPAGE" in system:
+            found.append((self.nodes, _nodes(vectors(system, "MEMORY_NODE"), owner, False)))
+            found.append((self.pages, _nodes(vectors(system, "HUGEPAGE"), owner, True)))
         numa = [node for node in host.capacity.numa if isinstance(node, dict)]
-        usage = [(tag, _memory(node)) for tag, node in _nodes(numa, owner, False)]
-        free = [dict(vec, NODE_ID=n.get("NODE_ID")) for n in numa for vec in vectors(n, "HUGEPAGE")]
-        pages_free = _nodes(free, owner, True)
-        for rows, items in (
-            (self.ds, ds), (self.nodes, nodes), (self.pages, pages), (self.usage, usage),
-            (self.pages_free, pages_free),
-        ):  # fmt: skip
+        if numa:
+            usage = [(tag, _memory(node)) for tag, node in _nodes(numa, owner, False)]
+            free = [dict(v, NODE_ID=n.get("NODE_ID")) for n in numa for v in vectors(n, "HUGEPAGE")]
+            found += [(self.usage, usage), (self.pages_free, _nodes(free, owner, True))]
+        for rows, items in found:
             rows.extend(items)
 
     def write(self, sink: Sink) -> None:
@@ -112,12 +114,7 @@ def _nodes(
 def _row(host: Host, vm_count: int) -> tuple[Any, ...]:
     """A host's values in ``_SCALARS`` order (None: absent)."""
     system, seen, monitored = host.system, host.last_seen, host.last_monitored
-    capacity = host.capacity
-    figures = (
-        tuple(getattr(capacity, attr) for _, attr, _ in _CAPACITY)
-        if monitored > 0
-        else _NO_CAPACITY
-    )
+    figures = _FIGURES(host.capacity) if monitored > 0 else _NO_CAPACITY
     return (
         host.state, vm_count, len(host.wilds), len(host.zombies), scalar(system, "TOTALCPU"),
         scalar(system, "TOTALMEMORY"), seen if seen > 0 else None,

@@ -8,6 +8,9 @@ ending in ``_total``, times are seconds (float), sizes bytes. Device labels: ``v
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterator
+from itertools import compress, repeat
 from typing import Any, Final
 
 from .access import Fields, Rows, as_vectors, distinct
@@ -68,7 +71,9 @@ _VCPU: Final[Fields] = (
     ("opennebula_libvirt_vcpu_wait_seconds_total", "WAIT_NS", ns),
 )
 
-_VECTORS: Final = (
+_Vector = tuple[str, tuple[str, ...], Fields, str | None]
+
+_VECTORS: Final[tuple[_Vector, ...]] = (
     ("NIC", _NIC_LABELS, _NIC, "opennebula_libvirt_net_devices"),
     ("DISK", _DISK_LABELS, _DISK, "opennebula_libvirt_block_devices"),
     ("VCPU", _VCPU_LABELS, _VCPU, None),
@@ -84,40 +89,51 @@ def _name(vec: dict[str, Any]) -> Any:
     return "" if name is None else name
 
 
-def _devices(
-    owner: VmOwner, names: tuple[str, ...], vecs: list[dict[str, Any]], into: Rows
-) -> None:
-    """Add device vectors with label sets: index (ID, else position), then the name if asked."""
+def _device_tags(owner: VmOwner, names: tuple[str, ...], vecs: list[dict[str, Any]]) -> list[str]:
+    """Label sets of a domain's devices: index (ID, else position), then the name if asked."""
     if len(names) == 1:
-        items = [(sub(owner, names, (v.get("ID", i),)), v) for i, v in enumerate(vecs)]
-    else:
-        items = [(sub(owner, names, (v.get("ID", i), _name(v))), v) for i, v in enumerate(vecs)]
-    into.extend(distinct(items))
+        return [sub(owner, names, (v.get("ID", i),)) for i, v in enumerate(vecs)]
+    return [sub(owner, names, (v.get("ID", i), _name(v))) for i, v in enumerate(vecs)]
 
 
-def emit(sink: Sink, domains: list[tuple[VmOwner, dict[str, Any]]]) -> None:
-    """The vector families of every domain (the scalars are :data:`DOMAIN`)."""
-    balloons = Rows()
-    devices = [Rows() for _ in _VECTORS]
-    counts: list[tuple[list[str], list[int]]] = [([], []) for _ in _VECTORS]
-    for owner, mon in domains:
-        if "BALLOON" not in mon and "NIC" not in mon and "DISK" not in mon and "VCPU" not in mon:
-            continue
+def _present(owners: list[VmOwner], mons: list[dict[str, Any]], key: str) -> Iterator[Any]:
+    """``(owner, value)`` of the domains whose monitoring has ``key``."""
+    found = list(map(dict.get, mons, repeat(key)))
+    present = list(map(operator.is_not, found, repeat(None)))
+    return zip(compress(owners, present), compress(found, present), strict=True)
+
+
+def _kind(sink: Sink, owners: list[VmOwner], mons: list[dict[str, Any]], vector: _Vector) -> None:
+    """One vector kind across every domain: device counts, then one column per field."""
+    key, names, fields, counter = vector
+    rows, count_tags, counts = Rows(), [], []
+    for owner, found in _present(owners, mons, key):
         try:
-            balloons.extend([(owner.braces, vec) for vec in as_vectors(mon.get("BALLOON"))[:1]])
-            for (key, names, _, counter), into, (tags, sizes) in zip(
-                _VECTORS, devices, counts, strict=True
-            ):
-                if key in mon:
-                    vecs = as_vectors(mon[key])
-                    if counter is not None:
-                        tags.append(owner.braces)
-                        sizes.append(len(vecs))
-                    _devices(owner, names, vecs, into)
+            vecs = [found] if type(found) is dict else as_vectors(found)
+            tags = _device_tags(owner, names, vecs)
         except Exception:  # state changing under us, or a vector of a shape nobody expected
             sink.skipped += 1
+            continue
+        count_tags.append(owner.braces)
+        counts.append(len(vecs))
+        if len(vecs) == 1:
+            rows.tags.append(tags[0])
+            rows.vecs.append(vecs[0])
+        else:
+            rows.extend(distinct(list(zip(tags, vecs, strict=True))))
+    if counter is not None:
+        column(sink, counter, count_tags, counts, plain)
+    rows.write(sink, fields)
+
+
+def emit(sink: Sink, owners: list[VmOwner], mons: list[dict[str, Any]]) -> None:
+    """The vector families of every domain (its scalars are :data:`DOMAIN`)."""
+    balloons = Rows()
+    for owner, found in _present(owners, mons, "BALLOON"):
+        vecs = [found] if type(found) is dict else as_vectors(found)
+        if vecs:
+            balloons.tags.append(owner.braces)
+            balloons.vecs.append(vecs[0])
     balloons.write(sink, _BALLOON)
-    for (_, _, fields, counter), into, (tags, sizes) in zip(_VECTORS, devices, counts, strict=True):
-        if counter is not None:
-            column(sink, counter, tags, list(sizes), plain)
-        into.write(sink, fields)
+    for vector in _VECTORS:
+        _kind(sink, owners, mons, vector)

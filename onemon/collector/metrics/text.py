@@ -15,7 +15,6 @@ TRUNCATED: Final = "…"
 
 BIG: Final = 2**63
 """Ints below this (in magnitude) are written exactly; larger ones as floats."""
-_BIG: Final = BIG
 _UNSAFE: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 """Control characters (other than tab and newline) and lone surrogates: replaced by U+FFFD."""
 
@@ -47,7 +46,7 @@ def number(value: object) -> int | float | None:
 def fmt(value: int | float) -> str | None:
     """Sample text: ints exact below 2**63, floats shortest round-trip; None if not finite."""
     if type(value) is int:
-        if -_BIG < value < _BIG:
+        if -BIG < value < BIG:
             return str(value)
         try:
             value = float(value)
@@ -58,7 +57,7 @@ def fmt(value: int | float) -> str | None:
 
 def plain(value: object) -> str | None:
     """A number's sample text, unscaled."""
-    if type(value) is int and -_BIG < value < _BIG:
+    if type(value) is int and -BIG < value < BIG:
         return str(value)
     if type(value) is float and value - value == 0:
         return repr(value)
@@ -88,6 +87,14 @@ def ns(value: object) -> str | None:
         return None
 
 
+def timestamp(value: object) -> str | None:
+    """Seconds since the epoch, to the millisecond (Prometheus's own precision)."""
+    found = number(value)
+    if found is None or type(found) is int:
+        return None if found is None else fmt(found)
+    return f"{found:.3f}"
+
+
 kib: Final = _scaled(1024)
 """KB/KiB to bytes."""
 mib: Final = _scaled(2**20)
@@ -98,7 +105,7 @@ mhz: Final = _scaled(1_000_000)
 
 def label_value(value: object) -> str:
     """Any value as a label value: valid UTF-8, bounded, escaped, ready to go between quotes."""
-    if type(value) is int and -_BIG < value < _BIG:
+    if type(value) is int and -BIG < value < BIG:
         return str(value)
     if isinstance(value, bytes):
         text = value.decode("utf-8", "replace")
@@ -124,5 +131,10 @@ def help_text(text: str) -> str:
 
 # Hot loops write an int below BIG inline, as ``raw * m`` (or ``raw / 1e9`` when m is 0), instead
 # of calling its converter; converters not listed here are always called.
-MULTIPLIER: Final[dict[Conv, int]] = {plain: 1, kib: 1024, mib: 2**20, mhz: 1_000_000, ns: 0}
+MULTIPLIER: Final[dict[Conv, int]] = {
+    plain: 1, timestamp: 1, kib: 1024, mib: 2**20, mhz: 1_000_000, ns: 0,
+}  # fmt: skip
 """Each scaling converter's integer factor (0: nanoseconds to seconds)."""
+
+FLOAT_SPEC: Final[dict[Conv, str]] = {timestamp: "%.3f"}
+"""How a converter's floats are written on the template path (else ``%r``, shortest exact)."""

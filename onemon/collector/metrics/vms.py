@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any, Final
 
 from onemon.collector.model import Vm
@@ -12,7 +13,7 @@ from .access import Fields, line
 from .columns import column
 from .labels import Labels, VmOwner
 from .sink import Sink
-from .text import kib, plain
+from .text import kib, plain, timestamp
 
 MONITOR: Final[Fields] = (
     ("opennebula_vm_cpu_used_ratio", "CPU", plain),
@@ -65,9 +66,9 @@ def emit(sink: Sink, vms: Sequence[Vm], labels: Labels) -> None:
         column(sink, name, only, [row[index] for row in rows], plain)
     column(sink, "opennebula_vm_info", [row[0].info for row in rows], [1] * len(rows), plain)
     polls = [row[5] for row in rows]
-    column(sink, "opennebula_vm_last_poll_timestamp_seconds", tags, polls, plain)
+    column(sink, "opennebula_vm_last_poll_timestamp_seconds", tags, polls, timestamp)
     mons = [row[1] for row in rows]
     for name, key, conv in MONITOR + libvirt.DOMAIN:
-        column(sink, name, tags, [mon.get(key) for mon in mons], conv)
+        column(sink, name, tags, list(map(dict.get, mons, repeat(key))), conv)
     sink.skipped += skipped
-    libvirt.emit(sink, [(row[0], row[1]) for row in rows])
+    libvirt.emit(sink, [row[0] for row in rows], mons)

@@ -183,6 +183,11 @@ class Backlog:
         return self._pending_rows() + self._inflight_rows
 
     @property
+    def in_flight(self) -> bool:
+        """True while a taken batch is neither committed nor handed back."""
+        return self._inflight_rows > 0
+
+    @property
     def full(self) -> bool:
         """True when rows that are never dropped (state, journal, progress) reach the bound."""
         kept = len(self._hosts) + len(self._vms) + len(self._progress) + len(self._journal)

@@ -99,6 +99,8 @@ class StoreWriter:
         self.rows_rejected_total = 0
         """Rows the database refused for good (bad data), dropped after being isolated."""
         self.retention_deleted_total = 0
+        self.commit_seconds_total = 0.0
+        """Time spent in committed transactions."""
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -163,6 +165,10 @@ class StoreWriter:
             )
         if self._engine is not None and not (self._thread and self._thread.is_alive()):
             self._engine.dispose()
+
+    async def aclose(self, timeout: float | None = None) -> None:
+        """``stop()`` from the event loop, without blocking it."""
+        await asyncio.to_thread(self.stop, timeout)
 
     # --- submissions (event loop; never touch the database) ----------------------------------
 
@@ -280,11 +286,17 @@ class StoreWriter:
                 log.exception("store: unexpected error in the writer thread")
                 if batch is not None:
                     with backlog.cond:
-                        backlog.give_back(batch)
+                        if backlog.in_flight:  # neither committed nor handed back yet
+                            backlog.give_back(batch)
                 self._backoff()
 
     def _commit(self, batch: Batch) -> None:
         """Write ``batch`` in one transaction; isolate rejected rows; hand back on outage."""
+        if not batch.rows:  # its history was all dropped: nothing to write
+            with self._backlog.cond:
+                self._backlog.done()
+                self._resolve_waiters()
+            return
         started = time.monotonic()
         try:
             self._transaction(batch)
@@ -367,6 +379,7 @@ class StoreWriter:
         self.batches_total += 1
         self.rows_total += written
         self.last_commit_seconds = now - started
+        self.commit_seconds_total += now - started
         self.last_commit_time = self._clock()
         with self._backlog.cond:
             self._backlog.done()

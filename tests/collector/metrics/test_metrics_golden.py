@@ -65,10 +65,10 @@ opennebula_host_wilds{one_host_id="3"} 0
 opennebula_host_zombies{one_host_id="3"} 0
 # HELP opennebula_host_last_seen_timestamp_seconds Receive time of the host's last accepted message.
 # TYPE opennebula_host_last_seen_timestamp_seconds gauge
-opennebula_host_last_seen_timestamp_seconds{one_host_id="3"} 1716200040.5
+opennebula_host_last_seen_timestamp_seconds{one_host_id="3"} 1716200040.500
 # HELP opennebula_host_last_monitored_timestamp_seconds Receive time of the host's last MONITOR_HOST.
 # TYPE opennebula_host_last_monitored_timestamp_seconds gauge
-opennebula_host_last_monitored_timestamp_seconds{one_host_id="3"} 1716200040.0
+opennebula_host_last_monitored_timestamp_seconds{one_host_id="3"} 1716200040.000
 # HELP onemon_agent_messages_sent_total Messages the agent sent.
 # TYPE onemon_agent_messages_sent_total counter
 onemon_agent_messages_sent_total{one_host_id="3"} 42
@@ -101,7 +101,7 @@ opennebula_vm_mem_used_bytes{one_vm_id="12",one_host_id="3"} 1048576
 opennebula_vm_net_rx_bytes_total{one_vm_id="12",one_host_id="3"} 5
 # HELP opennebula_vm_last_poll_timestamp_seconds Receive time of the last MONITOR_VM about the VM.
 # TYPE opennebula_vm_last_poll_timestamp_seconds gauge
-opennebula_vm_last_poll_timestamp_seconds{one_vm_id="12",one_host_id="3"} 1716200041.5
+opennebula_vm_last_poll_timestamp_seconds{one_vm_id="12",one_host_id="3"} 1716200041.500
 # HELP opennebula_libvirt_state Domain state: 0 nostate, 1 running, 2 blocked, 3 paused, 4 shutdown, 5 shutoff, 6 crashed, 7 pmsuspended.
 # TYPE opennebula_libvirt_state gauge
 opennebula_libvirt_state{one_vm_id="12",one_host_id="3"} 1
@@ -110,7 +110,7 @@ opennebula_libvirt_state{one_vm_id="12",one_host_id="3"} 1
 opennebula_libvirt_state_reason{one_vm_id="12",one_host_id="3"} 1
 # HELP opennebula_libvirt_cpu_seconds_total CPU time of the domain.
 # TYPE opennebula_libvirt_cpu_seconds_total counter
-opennebula_libvirt_cpu_seconds_total{one_vm_id="12",one_host_id="3"} 1.5
+opennebula_libvirt_cpu_seconds_total{one_vm_id="12",one_host_id="3"} 1.500000000
 # HELP opennebula_libvirt_net_devices vNICs of the domain.
 # TYPE opennebula_libvirt_net_devices gauge
 opennebula_libvirt_net_devices{one_vm_id="12",one_host_id="3"} 1
@@ -125,7 +125,7 @@ opennebula_libvirt_net_tx_bytes_total{one_vm_id="12",one_host_id="3",vnic="0",de
 opennebula_libvirt_block_devices{one_vm_id="12",one_host_id="3"} 1
 # HELP opennebula_libvirt_block_rd_time_seconds_total Time spent reading.
 # TYPE opennebula_libvirt_block_rd_time_seconds_total counter
-opennebula_libvirt_block_rd_time_seconds_total{one_vm_id="12",one_host_id="3",disk="0",device="vda"} 0.25
+opennebula_libvirt_block_rd_time_seconds_total{one_vm_id="12",one_host_id="3",disk="0",device="vda"} 0.250000000
 # HELP opennebula_libvirt_block_virtual_bytes Disk size the guest sees.
 # TYPE opennebula_libvirt_block_virtual_bytes gauge
 opennebula_libvirt_block_virtual_bytes{one_vm_id="12",one_host_id="3",disk="0",device="vda"} 1073741824
@@ -185,7 +185,7 @@ onemon_vms{report="UNKNOWN"} 0
 onemon_render_seconds 0.0
 # HELP onemon_render_timestamp_seconds When this body was rendered.
 # TYPE onemon_render_timestamp_seconds gauge
-onemon_render_timestamp_seconds 1716200100.0
+onemon_render_timestamp_seconds 1716200100.000
 # HELP onemon_render_samples Samples in the previous /metrics render.
 # TYPE onemon_render_samples gauge
 onemon_render_samples 0

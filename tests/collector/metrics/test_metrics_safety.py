@@ -10,7 +10,15 @@ import pytest
 from metrics_states import HOSTILE_NAMES, full_monitoring, parse_body, rich_state
 
 from onemon.collector.metrics import Renderer
-from onemon.collector.metrics.text import MAX_LABEL_CHARS, TRUNCATED, kib, label_value, ns, plain
+from onemon.collector.metrics.text import (
+    MAX_LABEL_CHARS,
+    TRUNCATED,
+    kib,
+    label_value,
+    ns,
+    plain,
+    timestamp,
+)
 from onemon.collector.model import Host, HostState, Vm
 
 
@@ -103,6 +111,9 @@ def test_scaled_values() -> None:
     assert ns(1_500_000_000) == "1.5"
     assert ns("250000000") == "0.25"
     assert ns(10**400) is None
+    assert timestamp(1716200041.25) == "1716200041.250"
+    assert timestamp(5) == "5"
+    assert timestamp("inf") is None
 
 
 def test_hostile_names_come_out_escaped_bounded_and_valid(renderer: Renderer) -> None:

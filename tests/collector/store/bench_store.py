@@ -1,6 +1,7 @@
 """Store figures (not a test): writer rows/s for VM history, event-loop cost per call, ack latency.
 
-Run: ``.venv/bin/python tests/collector/store/bench_store.py [--rows N] [--pg-url URL]``.
+Run: ``.venv/bin/python tests/collector/store/bench_store.py [--rows N] [--pg-url URL]
+[--mysql-url URL]``.
 Without ``--pg-url`` it starts a private PostgreSQL cluster (durable settings: fsync on) with the
 fixture in ``tests/collector/conftest.py``, when it can.
 """
@@ -35,8 +36,11 @@ MONITOR = {
 """A typical merged KVM MONITOR template (reference §2.3)."""
 
 
-async def writer_rate(url: str, rows: int) -> tuple[float, float, int]:
-    """Rows/s the writer commits: the backlog is filled first, then drained by the thread."""
+async def writer_rate(url: str, rows: int) -> tuple[float, float, float, int]:
+    """Rows/s the writer commits: the backlog is filled first, then drained by the thread.
+
+    Returns (drain rate, rate inside transactions, seconds, batches).
+    """
     writer = StoreWriter(StoreConfig(url=url, max_backlog_rows=rows + 1, batch_rows=5000))
     for i in range(rows):
         writer.add_vm_monitoring(i % 1000, T0 + i // 1000, MONITOR)
@@ -45,8 +49,9 @@ async def writer_rate(url: str, rows: int) -> tuple[float, float, int]:
     await writer.persisted()
     elapsed = time.perf_counter() - started
     batches = writer.batches_total
+    in_commit = writer.rows_total / writer.commit_seconds_total
     writer.stop()
-    return rows / elapsed, elapsed, batches
+    return rows / elapsed, in_commit, elapsed, batches
 
 
 async def ack_latency(url: str, rounds: int = 200) -> float:
@@ -98,6 +103,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--pg-url", default="")
+    parser.add_argument("--mysql-url", default="", help="an empty database, e.g. mysql+pymysql://…")
     args = parser.parse_args()
 
     print(f"event-loop side: {loop_side_cost() * 1e6:.2f} µs per add_vm_monitoring")
@@ -115,12 +121,15 @@ async def main() -> None:
         targets = [("sqlite", f"sqlite:///{tmp}/bench.db")]
         if pg_url:
             targets.append(("postgresql", pg_url))
+        if args.mysql_url:
+            targets.append(("mysql", args.mysql_url))
         try:
             for name, url in targets:
-                rate, elapsed, batches = await writer_rate(url, args.rows)
+                rate, in_commit, elapsed, batches = await writer_rate(url, args.rows)
                 print(
                     f"{name}: {rate:,.0f} VM history rows/s committed "
-                    f"({args.rows} rows, {batches} batches, {elapsed:.2f} s)"
+                    f"({args.rows} rows, {batches} batches, {elapsed:.2f} s; "
+                    f"{in_commit:,.0f} rows/s inside transactions)"
                 )
                 per_call, stall = await loop_side_cost_while_writing(url)
                 print(

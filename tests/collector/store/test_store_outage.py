@@ -28,7 +28,8 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 async def test_outage_bounds_the_backlog_and_catches_up(backend: Backend) -> None:
-    writer = StoreWriter(config(backend, max_backlog_rows=3000, batch_rows=500))
+    # a lock wait of 1 s: a caller that waited on the database would take that long
+    writer = StoreWriter(config(backend, max_backlog_rows=3000, batch_rows=500, busy_timeout=1.0))
     writer.start()
     try:
         writer.put_host(full_host(3))
@@ -55,8 +56,8 @@ async def test_outage_bounds_the_backlog_and_catches_up(backend: Backend) -> Non
         await asyncio.wait_for(ack, 30)
         assert writer.up
         assert writer.backlog == 0
-        # 26 calls per iteration; a blocked database would show as ~busy_timeout or worse
-        assert slowest < 0.05, f"caller blocked for {slowest * 1000:.1f} ms"
+        # 27 calls per iteration, normally well under 1 ms; the margin is for busy CI machines
+        assert slowest < 0.5, f"caller blocked for {slowest * 1000:.1f} ms"
     finally:
         writer.stop()
     assert backend.count("state_changes") == 200

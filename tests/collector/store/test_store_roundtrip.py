@@ -207,7 +207,7 @@ async def test_zero_retention_records_no_history(backend: Backend) -> None:
     writer.put_vm(full_vm())
     assert writer.backlog == 1
     await writer.persisted()
-    writer.stop()
+    await writer.aclose()
     assert backend.count("host_monitoring") + backend.count("vm_monitoring") == 0
     assert backend.count("state_changes") == 0
 
