@@ -62,6 +62,7 @@ class Hypervisor:
     def __init__(self, config: AgentConfig, roots: Roots, timeout: float) -> None:
         self.kind = config.hypervisor
         self.timeout = timeout
+        self.reachable = True
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.kind}-probe")
         self.libvirt: LibvirtClient | None = None
         self.lxc: LxcVms | None = None
@@ -76,9 +77,24 @@ class Hypervisor:
         """Run ``function`` in the probe thread; a hung hypervisor counts as unreachable."""
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._pool, function), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                result = await loop.run_in_executor(self._pool, function)
         except TimeoutError:
+            self._down(f"{self.kind} did not answer in {self.timeout:.0f} s")
             raise HypervisorError(f"{self.kind} did not answer in {self.timeout:.0f} s") from None
+        except HypervisorError as exc:
+            self._down(str(exc))
+            raise
+        if not self.reachable:
+            log.warning("%s reachable again", self.kind)
+            self.reachable = True
+        return result
+
+    def _down(self, why: str) -> None:
+        """Log the first failure of an outage only (probes retry every few seconds)."""
+        if self.reachable:
+            log.warning("%s unreachable, VMs reported UNKNOWN until it is back: %s", self.kind, why)
+            self.reachable = False
 
     def states(self) -> list[SeenVm]:
         """Every VM's OpenNebula state now (blocking)."""
@@ -177,9 +193,8 @@ class ProbeGroups:
         )
         try:
             wilds = await self.hypervisor.call(self.hypervisor.wilds)
-        except HypervisorError as exc:
+        except HypervisorError:
             self.counters.hypervisor_unreachable += 1
-            log.warning("wild VMs not listed: %s", exc)
             wilds = []
         if wilds:
             builtin["VM"] = wilds
@@ -197,9 +212,8 @@ class ProbeGroups:
         """STATE_VM: changed states, or all of them on a sync cycle."""
         try:
             seen: list[SeenVm] | None = await self.hypervisor.call(self.hypervisor.states)
-        except HypervisorError as exc:
+        except HypervisorError:
             self.counters.hypervisor_unreachable += 1
-            log.warning("VM states unknown: %s", exc)
             seen = None
         payload = self.tracker.cycle(seen, self.clock()) or {}
         return await self._finish(MessageType.STATE_VM, "vm/status", payload)

@@ -192,6 +192,7 @@ class CloudState:
         merged = {k: v for k, v in host.system.items() if k not in REMOVED_ON_SYSTEM}
         merged.update(payload)
         host.system = merged
+        host.capacity.cpu_speed = int(_num(payload.get("CPUSPEED"), host.capacity.cpu_speed))
         host.wilds = [vm for vm in values(payload, "VM") if _int(vm, "ID", 0) < 0]
         if host.state not in (HostState.DISABLED, HostState.OFFLINE, HostState.MONITORED):
             out.events.append(self.set_host_state(host, HostState.MONITORED, now))
