@@ -1,4 +1,4 @@
-"""one-agent → one-collector → Prometheus, with real QEMU guests, a real LXC container, real sockets."""
+"""one-agent → one-collector → Prometheus with real QEMU guests, an LXC container, real sockets."""
 
 from __future__ import annotations
 
