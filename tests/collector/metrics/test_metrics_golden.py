@@ -1,6 +1,5 @@
 """The exact body for a small state: names, units, conversions, order."""
 
-# ruff: noqa: E501
 
 from __future__ import annotations
 
