@@ -104,9 +104,18 @@ def main(args: list[str], xml: bytes) -> int:
     print(monitor_messages(results, int(time.time())), flush=True)
     if not all(m.ok for m in results if m.type is not MessageType.BEACON_HOST):
         return FAILED
+    config.state_dir.mkdir(parents=True, exist_ok=True)
     detach()
     PID_FILE.parent.mkdir(parents=True, exist_ok=True)
     PID_FILE.write_text(f"{os.getpid()}\n")
-    logging.basicConfig(level="INFO", filename=str(config.state_dir / "one-agent.log"))
-    asyncio.run(AgentDaemon(config).run())
+    logging.basicConfig(
+        level="INFO",
+        filename=str(config.state_dir / "one-agent.log"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(AgentDaemon(config).run())
+    except Exception:
+        log.exception("one-agent stopped on an error")
+        return FAILED
     return 0

@@ -74,6 +74,7 @@ async def group_gone(pgid: int, within: float) -> bool:
     while True:
         reap_group(pgid)
         if not group_alive(pgid):
+            reap_group(pgid)  # members that died between the reap and the check
             return True
         if time.monotonic() >= deadline:
             return False

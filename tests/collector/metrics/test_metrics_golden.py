@@ -1,6 +1,5 @@
 """The exact body for a small state: names, units, conversions, order."""
 
-
 from __future__ import annotations
 
 from metrics_states import small_state

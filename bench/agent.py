@@ -1,0 +1,437 @@
+"""Agent benchmarks on real domains: VM-monitor cycle time against peers, and agent footprint.
+
+Run as root: ``python -m bench.agent [--fillers 30] [--duration 300]``. It takes the machine-wide
+e2e lock, starts libvirtd and N BIOS-only filler domains ``one-<id>`` (removed at the end, also
+on Ctrl-C), then prints:
+
+1. our built-in VM-monitor cycle (``LibvirtClient.domains()`` + ``VmSampler.sample()``, what
+   ``monitor_vm`` runs) against OpenNebula's published 0.11 s/VM, a naive per-domain agent,
+   ``virsh domstats`` and Debian's ``prometheus-libvirt-exporter`` scraping the same domains;
+2. RSS and CPU of a real ``one-agent`` (default periods) sending to a real ``one-collector``
+   for ``--duration`` seconds, with what its RSS is made of.
+
+Fillers have no disk and no NIC: the per-domain peer makes no blockStats/interfaceStats calls
+on them, and bulk stats have no block/net groups to fill, so both sides do the same work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import agent_peers as peers
+from bench import agent_proc as proc
+from bench.agent_peers import Timing
+from onemon.agent.config import Periods, ProbeConfig, SendConfig
+from onemon.agent.probes.libvirt_client import (
+    LIST_ACTIVE,
+    STATS_BALLOON,
+    STATS_BLOCK,
+    STATS_CPU_TOTAL,
+    STATS_INTERFACE,
+    STATS_NOWAIT,
+    STATS_STATE,
+    STATS_VCPU,
+)
+from onemon.agent.probes.libvirt_vms import LibvirtClient, VmSampler
+from onemon.collector.config import HostsConfig, HttpConfig
+from tests.e2e.infra import guest, libvirtd, machine_lock
+
+# tests.e2e.stack is loaded by name: mypy (strict, files onemon+bench) would otherwise follow it.
+stack: Any = importlib.import_module("tests.e2e.stack")
+REPO = Path(__file__).resolve().parents[1]
+URI = libvirtd.URI
+ONE_SECONDS_PER_VM = 0.11
+"""OpenNebula's KVM probe: 52 s for 500 VMs (anchors §B.1)."""
+GOAL_SPEEDUP = 200.0
+GOAL_RSS_MIB = 30.0
+GOAL_CPU_PERCENT = 0.5
+FIRST_ID = 2000
+"""Filler ids one-2000…: clear of the e2e suite's (100-102, 1000+)."""
+HOST_ID = 7
+FILLER_BUDGET_MIB = 64
+"""Memory set aside per filler (qemu RSS is about 40 MiB) when deciding how many fit."""
+RESERVE_MIB = 2048
+
+
+@dataclass
+class Cycle:
+    """Our VM-monitor cycle: wall and client CPU per cycle."""
+
+    wall: Timing
+    cpu: Timing
+    records: int
+
+
+@dataclass
+class Results:
+    """Everything the summary prints."""
+
+    domains: int = 0
+    ours: Cycle | None = None
+    groups: list[tuple[str, float]] = field(default_factory=list)
+    naive: Timing | None = None
+    virsh: Timing | None = None
+    exporter: peers.ExporterResult | None = None
+    agent: proc.Footprint | None = None
+    collector: proc.Footprint | None = None
+    agent_map: list[tuple[str, float]] = field(default_factory=list)
+    ladder: list[tuple[str, float]] = field(default_factory=list)
+    reported_vms: int = 0
+    messages: dict[str, int] = field(default_factory=dict)
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.agent",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--fillers", type=int, default=30, help="filler domains (default 30)")
+    parser.add_argument("--duration", type=float, default=300.0,
+                        help="seconds of agent footprint sampling (default 300)")  # fmt: skip
+    parser.add_argument("--cycles", type=int, default=20, help="timed cycles per variant")
+    parser.add_argument("--scrapes", type=int, default=20, help="timed exporter scrapes")
+    parser.add_argument("--lock-timeout", type=float, default=1800.0,
+                        help="seconds to wait for the machine-wide e2e lock")  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the finally blocks clean up."""
+    raise KeyboardInterrupt
+
+
+def fitting(wanted: int) -> int:
+    """How many fillers fit in MemAvailable, keeping a reserve."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            available = int(line.split()[1]) // 1024
+            return max(0, min(wanted, (available - RESERVE_MIB) // FILLER_BUDGET_MIB))
+    return wanted
+
+
+def start_fillers(conn: Any, count: int, made: list[guest.Guest]) -> None:
+    """Start fillers one-FIRST_ID… into ``made`` until count or the first failure."""
+    import libvirt
+
+    started = time.monotonic()
+    for vm_id in range(FIRST_ID, FIRST_ID + count):
+        try:
+            made.append(guest.start_filler(conn, vm_id))
+        except libvirt.libvirtError as exc:
+            print(f"  filler one-{vm_id} failed, continuing with {len(made)}: {exc}")
+            break
+    print(f"  {len(made)} fillers started in {time.monotonic() - started:.1f} s")
+
+
+# --- 1. cycle times -------------------------------------------------------------------------------
+
+
+def our_cycle(runs: int, expected: int) -> Cycle:
+    """Time LibvirtClient.domains() + VmSampler.sample(), as monitor_vm runs them."""
+    client = LibvirtClient(URI)
+    sampler = VmSampler()
+    records = 0
+    try:
+        for _ in range(2):  # connect, first CPU sample
+            records = len(sampler.sample(client.domains()))
+        walls, cpus = [], []
+        for _ in range(runs):
+            wall, cpu = time.perf_counter(), time.thread_time()
+            records = len(sampler.sample(client.domains()))
+            cpus.append(time.thread_time() - cpu)
+            walls.append(time.perf_counter() - wall)
+    finally:
+        client.close()
+    if records != expected:
+        print(f"  WARNING: our cycle returned {records} records for {expected} domains")
+    return Cycle(Timing.of(walls), Timing.of(cpus), records)
+
+
+STAT_GROUPS = (
+    ("state", STATS_STATE),
+    ("cpu-total", STATS_CPU_TOTAL),
+    ("balloon", STATS_BALLOON),
+    ("vcpu", STATS_VCPU),
+    ("interface", STATS_INTERFACE),
+    ("block", STATS_BLOCK),
+)
+
+
+def group_breakdown(runs: int = 7) -> list[tuple[str, float]]:
+    """Median wall seconds of one getAllDomainStats call per stats group alone."""
+    import libvirt
+
+    conn = libvirt.openReadOnly(URI)
+    try:
+        out = []
+        for name, group in STAT_GROUPS:
+            flags = LIST_ACTIVE | STATS_NOWAIT
+
+            def call(g: int = group, f: int = flags) -> object:
+                return conn.getAllDomainStats(g, f)
+
+            out.append((name, peers.Timing.of(peers.timings(runs, call)).median))
+        return out
+    finally:
+        conn.close()
+
+
+def cycle_times(args: argparse.Namespace, conn: Any, res: Results, work: Path) -> None:
+    """Section 1: our cycle, its stats groups, the per-domain peer, virsh, the exporter."""
+    n = res.domains
+    print(f"\n== VM-monitor cycle over {n} domains ({args.cycles} timed cycles after warm-up)")
+    res.ours = our_cycle(args.cycles, n)
+    w = res.ours.wall
+    print(f"  ours (1 bulk call + sample): best {w.best * 1e3:.1f} ms, median {w.median * 1e3:.1f}"
+          f" ms = {w.median / n * 1e6:.0f} µs/VM; client CPU {res.ours.cpu.median * 1e3:.2f} ms"
+          f"/cycle")  # fmt: skip
+    print(f"  vs OpenNebula 0.11 s/VM: {ONE_SECONDS_PER_VM / (w.median / n):.0f}× faster per VM")
+    res.groups = group_breakdown()
+    print("  getAllDomainStats by group alone (median): "
+          + ", ".join(f"{g} {s * 1e3:.1f} ms" for g, s in res.groups))  # fmt: skip
+    res.naive = Timing.of(peers.timings(args.cycles, lambda: peers.per_domain_cycle(conn)))
+    print(
+        f"  per-domain calls (XMLDesc+info+memoryStats[+block/if stats]): median "
+        f"{res.naive.median * 1e3:.1f} ms = {res.naive.median / n * 1e6:.0f} µs/VM"
+    )
+    if peers.have_virsh():
+        res.virsh = Timing.of(peers.timings(10, lambda: peers.virsh_domstats(URI)))
+        print(
+            f"  virsh domstats (one process): median {res.virsh.median * 1e3:.1f} ms = "
+            f"{res.virsh.median / n * 1e6:.0f} µs/VM"
+        )
+    print(f"\n== {peers.EXPORTER_PACKAGE}: {args.scrapes} scrapes of /metrics")
+    res.exporter = peers.run_exporter(URI, stack.free_port(), args.scrapes,
+                                      work / "exporter.log", proc.rss_bytes)  # fmt: skip
+    ex = res.exporter
+    if ex.scrape is None:
+        print(f"  no figures: {ex.error}")
+        return
+    print(f"  {ex.binary} {ex.version}: saw {ex.domains_seen}/{n} domains, {ex.samples} samples,"
+          f" {ex.body_bytes / 1024:.0f} KiB; RSS {ex.rss_mib:.1f} MiB")  # fmt: skip
+    print(f"  scrape: best {ex.scrape.best * 1e3:.1f} ms, median {ex.scrape.median * 1e3:.1f} ms"
+          f" = {ex.scrape.median / n * 1e6:.0f} µs/VM; ours is "
+          f"{ex.scrape.median / w.median:.1f}× faster")  # fmt: skip
+    for note in ex.notes:
+        print(f"  note: {note}")
+
+
+# --- 2. footprint ---------------------------------------------------------------------------------
+
+
+def _sample_all(prints: list[proc.Footprint]) -> None:
+    for fp in prints:
+        fp.read()
+
+
+def _wait(check: Callable[[], bool], timeout: float, prints: list[proc.Footprint]) -> bool:
+    """Sample every second until check() holds; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _sample_all(prints)
+        try:
+            if check():
+                return True
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(1.0)
+    return False
+
+
+def footprint(args: argparse.Namespace, res: Results, work: Path) -> None:
+    """Section 2: a real one-agent (default periods) sending to a real one-collector."""
+    print(f"\n== one-agent footprint, default periods, {args.duration:.0f} s window")
+    key = stack.make_key(work)
+    hosts, http = HostsConfig(), HttpConfig()
+    coll = stack.collector(work / "c", key, [(HOST_ID, "bench-node")], extra={
+        "http": {"render_interval": http.render_interval},
+        "hosts": {"manager_timer": hosts.manager_timer},
+    })  # fmt: skip
+    probes, send = ProbeConfig(), SendConfig()
+    agent = stack.agent(
+        work / "a", key, HOST_ID, [f"127.0.0.1:{coll.port}"],
+        periods=dataclasses.asdict(Periods()),
+        extra={"probes": {"times_missing": probes.times_missing, "timeout": probes.timeout},
+               "send": {"ack_timeout": send.ack_timeout}},
+    )  # fmt: skip
+    try:
+        coll.start()
+        coll.wait_ready()
+        agent.start()
+        assert coll.proc is not None and agent.proc is not None
+        res.agent = proc.Footprint("one-agent", agent.proc.pid)
+        res.collector = proc.Footprint("one-collector", coll.proc.pid)
+        prints = [res.agent, res.collector]
+        ids = set(range(FIRST_ID, FIRST_ID + res.domains))
+
+        def reported() -> int:
+            vms = coll.get("/api/v1/vms")
+            return sum(1 for v in vms if v["id"] in ids and v.get("last_poll"))
+
+        def ready() -> bool:
+            return bool(coll.host(HOST_ID)["state"] == "MONITORED" and reported() == len(ids))
+
+        if not _wait(ready, 90, prints):
+            print(f"  WARNING: collector never saw all {len(ids)} VMs; agent log tail:\n"
+                  + agent.output()[-1500:])  # fmt: skip
+        for fp in prints:
+            fp.mark()
+        window_epoch = time.time()
+        end = time.monotonic() + args.duration
+        while time.monotonic() < end:
+            time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+            if agent.proc.poll() is not None or coll.proc.poll() is not None:
+                print("  WARNING: a daemon exited during the window")
+                break
+            _sample_all(prints)
+        res.agent_map = proc.rss_by_mapping(agent.proc.pid)
+        vms = coll.get("/api/v1/vms")
+        res.reported_vms = sum(
+            1 for v in vms if v["id"] in ids and (v.get("last_poll") or 0) >= window_epoch
+        )
+        res.messages = coll.get("/api/v1/health").get("messages", {})
+    finally:
+        agent.stop()
+        coll.stop()
+    for fp in prints:
+        print(f"  {fp.name:13} RSS start {fp.rss_start():.1f} / end {fp.rss_end():.1f} / max "
+              f"{fp.rss_max():.1f} MiB; CPU {fp.cpu_percent():.3f} % of a core "
+              f"(+children {fp.cpu_percent(True):.3f} %) over {fp.window_seconds():.0f} s; "
+              f"startup CPU {fp.startup_cpu():.2f} s")  # fmt: skip
+    print(f"  collector got fresh MONITOR data for {res.reported_vms}/{len(ids)} VMs in the "
+          f"window; messages: {res.messages}")  # fmt: skip
+    print("  agent RSS by mapping (MiB): "
+          + ", ".join(f"{name} {mib:.1f}" for name, mib in res.agent_map))  # fmt: skip
+    res.ladder = proc.import_ladder(REPO)
+    print("  RSS of a fresh interpreter after cumulative imports (MiB): "
+          + "; ".join(f"{label} {mib:.1f}" for label, mib in res.ladder))  # fmt: skip
+
+
+# --- summary --------------------------------------------------------------------------------------
+
+
+def summary(res: Results) -> None:
+    """The table of every figure with its goal."""
+    n = max(res.domains, 1)
+    rows: list[tuple[str, str, str, str]] = []
+    if res.ours is not None:
+        w = res.ours.wall.median
+        speedup = ONE_SECONDS_PER_VM / (w / n)
+        rows += [
+            ("our VM-monitor cycle (median)", f"{w * 1e3:.1f} ms", "", ""),
+            ("our cost per VM", f"{w / n * 1e6:.0f} µs", "", ""),
+            ("speed-up vs OpenNebula 0.11 s/VM", f"{speedup:.0f}×", f"≥ {GOAL_SPEEDUP:.0f}×",
+             _ok(speedup >= GOAL_SPEEDUP)),
+            ("our client CPU per cycle", f"{res.ours.cpu.median * 1e3:.2f} ms", "", ""),
+        ]  # fmt: skip
+        ours = res.ours.wall.median
+        ex = res.exporter
+        peer_rows = [
+            ("per-domain calls peer (median)", res.naive),
+            ("virsh domstats (median)", res.virsh),
+            ("libvirt-exporter scrape (median)", ex.scrape if ex is not None else None),
+        ]
+        for label, timing in peer_rows:
+            if timing is not None:
+                value = f"{timing.median * 1e3:.1f} ms"
+                rows.append((label, value, f"ours {timing.median / ours:.1f}× faster", ""))
+    ex = res.exporter
+    if ex is not None and ex.scrape is None:
+        rows.append(("libvirt-exporter scrape", "n/a", ex.error[:60], ""))
+    for fp in (res.agent, res.collector):
+        if fp is None or not fp.samples:
+            continue
+        is_agent = fp is res.agent
+        rss_ok = fp.rss_max() * proc.MIB <= GOAL_RSS_MIB * 1e6
+        rows.append((f"{fp.name} RSS max", f"{fp.rss_max():.1f} MiB",
+                     f"≤ {GOAL_RSS_MIB:.0f} MB" if is_agent else "",
+                     _ok(rss_ok) if is_agent else ""))  # fmt: skip
+        cpu = fp.cpu_percent()
+        rows.append((f"{fp.name} CPU ({fp.window_seconds():.0f} s window)", f"{cpu:.3f} %",
+                     f"≤ {GOAL_CPU_PERCENT} %" if is_agent else "",
+                     _ok(cpu <= GOAL_CPU_PERCENT) if is_agent else ""))  # fmt: skip
+    if res.agent is not None:
+        rows.append(("VMs reported fresh in window", f"{res.reported_vms}/{res.domains}", "", ""))
+    res.rows = rows
+    widths = [max(len(r[i]) for r in [("figure", "value", "goal / peer", ""), *rows])
+              for i in range(4)]  # fmt: skip
+    print(f"\n== summary ({res.domains} filler domains, {time.strftime('%Y-%m-%d %H:%M')})")
+    for row in [("figure", "value", "goal / peer", ""), *rows]:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def _ok(good: bool) -> str:
+    return "ok" if good else "MISSED"
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the whole benchmark; clean up domains and daemons whatever happens."""
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench.agent needs root (libvirtd, qemu:///system, apt-get)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    import libvirt
+
+    res = Results()
+    print(f"waiting for {machine_lock.LOCK_FILE} (up to {args.lock_timeout:.0f} s)…")
+    lock = machine_lock.acquire(args.lock_timeout)
+    daemons: libvirtd.Daemons | None = None
+    conn: Any = None
+    made: list[guest.Guest] = []
+    try:
+        daemons = libvirtd.ensure_running()
+        print(f"libvirtd answering on {URI} (started by us: {sorted(daemons.started) or 'none'})")
+        conn = libvirt.open(URI)
+        swept = guest.cleanup_all(conn)
+        if swept:
+            print(f"  swept leftover test domains: {swept}")
+        count = fitting(args.fillers)
+        if count < args.fillers:
+            print(f"  only {count} of {args.fillers} fillers fit in MemAvailable")
+        start_fillers(conn, count, made)
+        res.domains = len(made)
+        if not made:
+            print("no domains: nothing to measure", file=sys.stderr)
+            return 1
+        time.sleep(3.0)  # let SeaBIOS settle
+        with tempfile.TemporaryDirectory(prefix="onemon-bench-agent-") as tmp:
+            work = Path(tmp)
+            cycle_times(args, conn, res, work)
+            footprint(args, res, work)
+        summary(res)
+    except KeyboardInterrupt:
+        print("\ninterrupted: cleaning up", file=sys.stderr)
+        summary(res)
+        return 130
+    finally:
+        if conn is not None:
+            print(f"removing {len(made)} fillers…")
+            guest.remove_many(conn, made)
+            conn.close()
+        if daemons is not None:
+            daemons.stop()
+        lock.release()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Process footprint helpers for ``bench.agent``: RSS and CPU from /proc, RSS by mapping.
+
+All figures come from the kernel (``/proc/<pid>/status``, ``stat``, ``smaps``), so they mean
+the same for our Python daemons and for a Go peer.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MIB = 1024 * 1024
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size (VmRSS) of pid, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"no VmRSS for pid {pid} (a zombie?)")
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime+stime, cutime+cstime) of pid in seconds: its own CPU and its reaped children's."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    # After the comm: state(0) ppid … utime(11) stime(12) cutime(13) cstime(14).
+    own = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    children = (int(fields[13]) + int(fields[14])) / CLK_TCK
+    return own, children
+
+
+@dataclass
+class Sample:
+    """One reading of a process."""
+
+    at: float
+    rss: int
+    cpu: float
+    children_cpu: float
+
+
+@dataclass
+class Footprint:
+    """Readings of one process over a window (``mark`` starts the steady window)."""
+
+    name: str
+    pid: int
+    samples: list[Sample] = field(default_factory=list)
+    window_start: int = 0
+
+    def read(self) -> Sample:
+        """Take (and keep) one reading."""
+        own, children = cpu_seconds(self.pid)
+        sample = Sample(time.monotonic(), rss_bytes(self.pid), own, children)
+        self.samples.append(sample)
+        return sample
+
+    def mark(self) -> None:
+        """Take a reading and start the steady window at it."""
+        self.read()
+        self.window_start = len(self.samples) - 1
+
+    @property
+    def window(self) -> list[Sample]:
+        """Readings since ``mark``."""
+        return self.samples[self.window_start :]
+
+    def rss_start(self) -> float:
+        """RSS at the start of the window, MiB."""
+        return self.window[0].rss / MIB
+
+    def rss_end(self) -> float:
+        """RSS at the last reading, MiB."""
+        return self.samples[-1].rss / MIB
+
+    def rss_max(self) -> float:
+        """Largest RSS seen (whole life, startup included), MiB."""
+        return max(s.rss for s in self.samples) / MIB
+
+    def cpu_percent(self, children: bool = False) -> float:
+        """CPU over the window as percent of one core (own, or own + reaped children)."""
+        first, last = self.window[0], self.window[-1]
+        wall = last.at - first.at
+        used = last.cpu - first.cpu
+        if children:
+            used += last.children_cpu - first.children_cpu
+        return 100.0 * used / wall if wall > 0 else 0.0
+
+    def startup_cpu(self) -> float:
+        """CPU seconds (own + children) spent before the window started."""
+        first = self.window[0]
+        return first.cpu + first.children_cpu
+
+    def window_seconds(self) -> float:
+        """Length of the window, seconds."""
+        return self.window[-1].at - self.window[0].at
+
+
+def rss_by_mapping(pid: int, top: int = 8) -> list[tuple[str, float]]:
+    """The largest RSS contributors of pid by mapping (file, [heap], [anon]), MiB, biggest first."""
+    sizes: dict[str, int] = defaultdict(int)
+    current = "[anon]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split(maxsplit=5)
+        if head and "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+            path = head[5].strip() if len(head) == 6 else ""
+            current = _short(path) if path else "[anon]"
+        elif line.startswith("Rss:"):
+            sizes[current] += int(line.split()[1]) * 1024
+    ranked = sorted(sizes.items(), key=lambda kv: kv[1], reverse=True)
+    return [(name, size / MIB) for name, size in ranked[:top]]
+
+
+def _short(path: str) -> str:
+    """A mapping's path, shortened to what identifies it."""
+    if path.startswith("["):
+        return path
+    name = Path(path).name
+    for marker in ("site-packages/", "lib/python3"):
+        if marker in path:
+            return path.split(marker, 1)[1].split("/", 1)[0] + "/…/" + name
+    return name
+
+
+IMPORT_LADDER: tuple[tuple[str, str], ...] = (
+    ("bare python", "pass"),
+    ("+ asyncio, logging, sqlite3", "import asyncio, logging, sqlite3"),
+    ("+ psutil", "import psutil"),
+    ("+ libvirt (binding + libvirt.so)", "import libvirt"),
+    ("+ cbor2", "import cbor2"),
+    ("+ cryptography (wire: RSA legacy)", "import onemon.wire.rsa"),
+    ("+ onemon.agent.daemon (all agent code)", "import onemon.agent.daemon"),
+    ("+ open libvirt ro connection", "libvirt.openReadOnly('qemu:///system').getAllDomainStats()"),
+)
+"""Cumulative steps: what each import adds to a fresh interpreter's RSS."""
+
+
+def import_ladder(repo: Path) -> list[tuple[str, float]]:
+    """RSS (MiB) of a fresh interpreter after each cumulative step of ``IMPORT_LADDER``."""
+    out: list[tuple[str, float]] = []
+    code: list[str] = []
+    report = "print(next(ln for ln in open('/proc/self/status') if ln[:6] == 'VmRSS:').split()[1])"
+    for label, statement in IMPORT_LADDER:
+        code.append(statement)
+        proc = subprocess.run(
+            [sys.executable, "-c", "\n".join([*code, report])],
+            capture_output=True,
+            text=True,
+            cwd=repo,
+            env={**os.environ, "PYTHONPATH": str(repo)},
+            timeout=60,
+            check=False,
+        )
+        if proc.returncode != 0:
+            out.append((f"{label} (failed: {proc.stderr.strip().splitlines()[-1:]})", 0.0))
+            break
+        out.append((label, int(proc.stdout.strip()) / 1024))
+    return out
