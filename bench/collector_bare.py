@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import cast
 
 import uvloop
 
@@ -37,8 +38,7 @@ class Control(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport to answer on."""
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is not a subclass
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
         """Reply with the count."""

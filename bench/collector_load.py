@@ -31,7 +31,11 @@ from onemon.wire.split import split
 T = MessageType
 SEQ_MARK = 0x1BADC0DE_5EC0_5EC0
 _MARK_BYTES = b"\x1b" + SEQ_MARK.to_bytes(8, "big")
-MIX: tuple[tuple[MessageType, int], ...] = ((T.BEACON_HOST, 4), (T.MONITOR_HOST, 4), (T.MONITOR_VM, 2))
+MIX: tuple[tuple[MessageType, int], ...] = (
+    (T.BEACON_HOST, 4),
+    (T.MONITOR_HOST, 4),
+    (T.MONITOR_VM, 2),
+)
 """Flat-out and paced pools: per 10 datagrams, 4 beacons, 4 MONITOR_HOST, 2 MONITOR_VM parts."""
 HMAC_BLOCK = 64
 _IPAD = bytes(b ^ 0x36 for b in range(256))

@@ -100,7 +100,13 @@ if [ -x /usr/sbin/libvirtd ] && ! virsh -c qemu:///system -q version >/dev/null 
     started_libvirtd=$(cat "$var/libvirtd.pid" 2>/dev/null || true)
 fi
 
-runuser -u onemon -- "$py" -m onemon.collector.cli -c "$var/collector/one-collector.toml" \
+as_collector=(runuser -u onemon --)
+if ! "${as_collector[@]}" "$py" -c 'import onemon' >/dev/null 2>&1; then
+    # e.g. a checkout or a pyenv interpreter under /root that other users cannot read
+    echo "note: user onemon cannot run $py here; the collector runs as root this time"
+    as_collector=()
+fi
+"${as_collector[@]}" "$py" -m onemon.collector.cli -c "$var/collector/one-collector.toml" \
     >> "$var/collector/one-collector.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do

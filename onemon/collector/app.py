@@ -134,11 +134,9 @@ class Collector:
         api = Api(self.state, self.metrics, self.reader, self.health_json)
         self._http = web.AppRunner(api.app(), access_log=None)
         await self._http.setup()
-        site = web.TCPSite(self._http, http.address, http.port, reuse_address=True)
-        await site.start()
-        server = site._server  # aiohttp keeps the bound sockets here
-        sockets = getattr(server, "sockets", None) or []
-        self.http_port = sockets[0].getsockname()[1] if sockets else http.port
+        sock = bind_tcp(http.address, http.port)  # dual-stack for "::", as the listeners
+        self.http_port = sock.getsockname()[1]
+        await web.SockSite(self._http, sock).start()
         log.info("metrics and API on http://%s:%d/", http.address, self.http_port)
 
     async def stop(self) -> None:

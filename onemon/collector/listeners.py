@@ -124,7 +124,7 @@ class TcpServer:
         finally:
             self.connections -= 1
             writer.close()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # also at shutdown
                 await writer.wait_closed()
 
     async def _legacy(self, first: bytes, reader: asyncio.StreamReader) -> None:

@@ -21,7 +21,8 @@ def fetch(endpoint: str, path: str) -> Any:
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - admin-given URL
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        raise SystemExit(f"onemon: {url}: {exc.code} {exc.read().decode(errors='replace').strip()}")
+        detail = exc.read().decode(errors="replace").strip()
+        raise SystemExit(f"onemon: {url}: {exc.code} {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise SystemExit(f"onemon: cannot reach {endpoint}: {exc}") from None
 
