@@ -36,6 +36,7 @@ from bench.agent_peers import Timing
 from onemon.agent.config import Periods, ProbeConfig, SendConfig
 from onemon.agent.probes.libvirt_client import (
     LIST_ACTIVE,
+    STATS_ALL,
     STATS_BALLOON,
     STATS_BLOCK,
     STATS_CPU_TOTAL,
@@ -87,6 +88,7 @@ class Results:
     agent: proc.Footprint | None = None
     collector: proc.Footprint | None = None
     agent_map: list[tuple[str, float]] = field(default_factory=list)
+    agent_split: dict[str, float] = field(default_factory=dict)
     ladder: list[tuple[str, float]] = field(default_factory=list)
     reported_vms: int = 0
     messages: dict[str, int] = field(default_factory=dict)
@@ -169,7 +171,10 @@ STAT_GROUPS = (
     ("vcpu", STATS_VCPU),
     ("interface", STATS_INTERFACE),
     ("block", STATS_BLOCK),
-)
+    ("state+cpu+balloon (the per-domain peer's data)",
+     STATS_STATE | STATS_CPU_TOTAL | STATS_BALLOON),
+    ("all six (ours)", STATS_ALL),
+)  # fmt: skip
 
 
 def group_breakdown(runs: int = 7) -> list[tuple[str, float]]:
@@ -202,7 +207,7 @@ def cycle_times(args: argparse.Namespace, conn: Any, res: Results, work: Path) -
           f"/cycle")  # fmt: skip
     print(f"  vs OpenNebula 0.11 s/VM: {ONE_SECONDS_PER_VM / (w.median / n):.0f}× faster per VM")
     res.groups = group_breakdown()
-    print("  getAllDomainStats by group alone (median): "
+    print("  one getAllDomainStats call per stats group (median): "
           + ", ".join(f"{g} {s * 1e3:.1f} ms" for g, s in res.groups))  # fmt: skip
     res.naive = Timing.of(peers.timings(args.cycles, lambda: peers.per_domain_cycle(conn)))
     print(
@@ -226,7 +231,7 @@ def cycle_times(args: argparse.Namespace, conn: Any, res: Results, work: Path) -
           f" {ex.body_bytes / 1024:.0f} KiB; RSS {ex.rss_mib:.1f} MiB")  # fmt: skip
     print(f"  scrape: best {ex.scrape.best * 1e3:.1f} ms, median {ex.scrape.median * 1e3:.1f} ms"
           f" = {ex.scrape.median / n * 1e6:.0f} µs/VM; ours is "
-          f"{ex.scrape.median / w.median:.1f}× faster")  # fmt: skip
+          f"{_vs(w.median, ex.scrape.median)}")  # fmt: skip
     for note in ex.notes:
         print(f"  note: {note}")
 
@@ -292,6 +297,7 @@ def footprint(args: argparse.Namespace, res: Results, work: Path) -> None:
         for fp in prints:
             fp.mark()
         window_epoch = time.time()
+        before = coll.get("/api/v1/health").get("messages", {})
         end = time.monotonic() + args.duration
         while time.monotonic() < end:
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
@@ -300,11 +306,13 @@ def footprint(args: argparse.Namespace, res: Results, work: Path) -> None:
                 break
             _sample_all(prints)
         res.agent_map = proc.rss_by_mapping(agent.proc.pid)
+        res.agent_split = proc.rss_split(agent.proc.pid)
         vms = coll.get("/api/v1/vms")
         res.reported_vms = sum(
             1 for v in vms if v["id"] in ids and (v.get("last_poll") or 0) >= window_epoch
         )
-        res.messages = coll.get("/api/v1/health").get("messages", {})
+        after = coll.get("/api/v1/health").get("messages", {})
+        res.messages = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
     finally:
         agent.stop()
         coll.stop()
@@ -314,7 +322,9 @@ def footprint(args: argparse.Namespace, res: Results, work: Path) -> None:
               f"(+children {fp.cpu_percent(True):.3f} %) over {fp.window_seconds():.0f} s; "
               f"startup CPU {fp.startup_cpu():.2f} s")  # fmt: skip
     print(f"  collector got fresh MONITOR data for {res.reported_vms}/{len(ids)} VMs in the "
-          f"window; messages: {res.messages}")  # fmt: skip
+          f"window; messages received in the window: {res.messages}")  # fmt: skip
+    print("  agent RSS split (MiB): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in res.agent_split.items()))  # fmt: skip
     print("  agent RSS by mapping (MiB): "
           + ", ".join(f"{name} {mib:.1f}" for name, mib in res.agent_map))  # fmt: skip
     res.ladder = proc.import_ladder(REPO)
@@ -349,7 +359,7 @@ def summary(res: Results) -> None:
         for label, timing in peer_rows:
             if timing is not None:
                 value = f"{timing.median * 1e3:.1f} ms"
-                rows.append((label, value, f"ours {timing.median / ours:.1f}× faster", ""))
+                rows.append((label, value, _vs(ours, timing.median), ""))
     ex = res.exporter
     if ex is not None and ex.scrape is None:
         rows.append(("libvirt-exporter scrape", "n/a", ex.error[:60], ""))
@@ -373,6 +383,13 @@ def summary(res: Results) -> None:
     print(f"\n== summary ({res.domains} filler domains, {time.strftime('%Y-%m-%d %H:%M')})")
     for row in [("figure", "value", "goal / peer", ""), *rows]:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def _vs(ours: float, peer: float) -> str:
+    """'ours N× faster' or 'ours N× slower' (wall times)."""
+    if ours <= peer:
+        return f"ours {peer / ours:.1f}× faster"
+    return f"ours {ours / peer:.1f}× slower"
 
 
 def _ok(good: bool) -> str:

@@ -115,7 +115,21 @@ def rss_by_mapping(pid: int, top: int = 8) -> list[tuple[str, float]]:
         elif line.startswith("Rss:"):
             sizes[current] += int(line.split()[1]) * 1024
     ranked = sorted(sizes.items(), key=lambda kv: kv[1], reverse=True)
-    return [(name, size / MIB) for name, size in ranked[:top]]
+    out = [(name, size / MIB) for name, size in ranked[:top]]
+    rest = ranked[top:]
+    if rest:
+        out.append((f"{len(rest)} other mappings", sum(size for _, size in rest) / MIB))
+    return out
+
+
+def rss_split(pid: int) -> dict[str, float]:
+    """RssAnon / RssFile / RssShmem of pid, MiB (anon = heaps; file = mapped code, shareable)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":", 1)[0]
+        if key in ("RssAnon", "RssFile", "RssShmem"):
+            out[key] = int(line.split()[1]) / 1024
+    return out
 
 
 def _short(path: str) -> str:
@@ -131,7 +145,8 @@ def _short(path: str) -> str:
 
 IMPORT_LADDER: tuple[tuple[str, str], ...] = (
     ("bare python", "pass"),
-    ("+ asyncio, logging, sqlite3", "import asyncio, logging, sqlite3"),
+    ("+ asyncio (imports ssl: libssl+libcrypto)", "import asyncio"),
+    ("+ logging, sqlite3, concurrent.futures", "import logging, sqlite3, concurrent.futures"),
     ("+ psutil", "import psutil"),
     ("+ libvirt (binding + libvirt.so)", "import libvirt"),
     ("+ cbor2", "import cbor2"),

@@ -40,6 +40,7 @@ url = "sqlite:///$var/collector/onemon.db"
 [http]
 address = "::"
 port = $http_port
+admin_token_file = "$var/collector/admin.token"
 [hosts]
 [[hosts.register]]
 id = 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from onemon.collector.admin import HostAdmin, load_or_create_token
 from onemon.collector.config import CollectorConfig
 from onemon.collector.events import EventBus
 from onemon.collector.http import Api
@@ -131,7 +132,10 @@ class Collector:
     async def _serve_http(self) -> None:
         http = self.config.http
         assert self.reader is not None
-        api = Api(self.state, self.metrics, self.reader, self.health_json)
+        assert self.ingest is not None
+        admin = HostAdmin(self.state, self.writer, self.ingest, self.bus)
+        token = load_or_create_token(http.admin_token_file)
+        api = Api(self.state, self.metrics, self.reader, self.health_json, admin, token)
         self._http = web.AppRunner(api.app(), access_log=None)
         await self._http.setup()
         sock = bind_tcp(http.address, http.port)  # dual-stack for "::", as the listeners

@@ -51,6 +51,8 @@ class HttpConfig:
     port: int = 9925
     render_interval: float = 2.0
     """Longest time /metrics may lag the state (it re-renders sooner after a change)."""
+    admin_token_file: Path = Path("/var/lib/onemon/admin.token")
+    """Bearer token for changing requests (host create/delete/status); made at first start."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from onemon.collector.admin import AdminError, HostAdmin, token_matches
 from onemon.collector.model import Host, Vm
 from onemon.collector.state import CloudState
 
@@ -92,11 +93,15 @@ class Api:
         metrics: RenderedMetrics,
         history: HistoryReader,
         health: Callable[[], dict[str, Any]],
+        admin: HostAdmin | None = None,
+        admin_token: str = "",
     ) -> None:
         self.state = state
         self.metrics = metrics
         self.history = history
         self.health = health
+        self.admin = admin
+        self.admin_token = admin_token
 
     def app(self) -> web.Application:
         """The aiohttp application with every route."""
@@ -111,6 +116,9 @@ class Api:
                 web.get("/api/v1/vms", self.list_vms),
                 web.get("/api/v1/vms/{id}", self.get_vm),
                 web.get("/api/v1/vms/{id}/monitoring", self.vm_monitoring),
+                web.post("/api/v1/hosts", self.create_host),
+                web.delete("/api/v1/hosts/{id}", self.delete_host),
+                web.post("/api/v1/hosts/{id}/status", self.host_status),
             ]
         )
         return app
@@ -168,6 +176,40 @@ class Api:
             raise web.HTTPNotFound(text="no such vm\n")
         return web.json_response(vm_json(vm))
 
+    async def create_host(self, request: web.Request) -> web.Response:
+        """``onemon host create``: body ``{"name", "id"?, "im_mad"?}``."""
+        admin = _admin(self, request)
+        body = await _body(request)
+        try:
+            raw_id = body.get("id")
+            host = admin.create(
+                str(body.get("name", "")),
+                None if raw_id is None else int(raw_id),
+                str(body.get("im_mad", "kvm")),
+            )
+        except (AdminError, ValueError, TypeError) as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        return web.json_response(host_json(host, set()), status=201)
+
+    async def delete_host(self, request: web.Request) -> web.Response:
+        """``onemon host delete``."""
+        admin = _admin(self, request)
+        try:
+            admin.delete(_id(request))
+        except AdminError as exc:
+            raise web.HTTPNotFound(text=f"{exc}\n") from None
+        return web.json_response({"deleted": _id(request)})
+
+    async def host_status(self, request: web.Request) -> web.Response:
+        """``onemon host enable|disable|offline``: body ``{"action": …}``."""
+        admin = _admin(self, request)
+        body = await _body(request)
+        try:
+            host = admin.set_status(_id(request), str(body.get("action", "")))
+        except AdminError as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        return web.json_response(host_json(host, self.state.vms_by_host.get(host.id, set())))
+
     async def vm_monitoring(self, request: web.Request) -> web.Response:
         """A VM's monitoring history (``?since=<epoch>``, default the last hour)."""
         vm_id = _id(request)
@@ -177,6 +219,15 @@ class Api:
             self.history.vm_history, vm_id, _since(request), None, JSON_LIMIT
         )
         return web.json_response([{"timestamp": ts, **data} for ts, data in rows])
+
+
+def _admin(api: Api, request: web.Request) -> HostAdmin:
+    """The admin interface, once the request proved it holds the token."""
+    if api.admin is None or not api.admin_token:
+        raise web.HTTPForbidden(text="administration is not enabled\n")
+    if not token_matches(api.admin_token, request.headers.get("Authorization")):
+        raise web.HTTPUnauthorized(text="a valid admin bearer token is needed\n")
+    return api.admin
 
 
 def _id(request: web.Request) -> int:
@@ -194,3 +245,13 @@ def _since(request: web.Request) -> float:
         return float(raw)
     except ValueError:
         raise web.HTTPBadRequest(text="since must be a number\n") from None
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="body must be JSON\n") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object\n")
+    return data

@@ -43,6 +43,12 @@ class Persistence(Protocol):
     def put_vm(self, vm: Any) -> None:
         """Upsert a VM's current state."""
 
+    def delete_host(self, host_id: int) -> None:
+        """Remove a host's current state."""
+
+    def delete_vm(self, vm_id: int) -> None:
+        """Remove a VM's current state."""
+
     def add_host_monitoring(self, host_id: int, ts: float, capacity: Any) -> None:
         """Append a host history row."""
 

@@ -6,7 +6,9 @@ Where OpenNebula's users hit known pain (reference §7) the rules do better, and
   (a MONITOR_VM with a libvirt state, or any STATE_VM entry), not only with a state *change*
   (issue 5121);
 - a report of ``MISSING_STATE=UNKNOWN`` (the agent could not reach libvirt) never powers VMs off
-  (issues 5564, 5708).
+  (issues 5564, 5708);
+- a re-enabled host whose system template is already known goes MONITORED with its next beacon
+  instead of waiting up to SYSTEM_HOST's 600 s period in INIT (issue 5558).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from onemon.wire.model import Message, MessageType, Template, first, values
 
 LIBVIRT_RUNNING_STATES = frozenset({1, 2})  # running, blocked
 REMOVED_ON_SYSTEM = ("VM", "VM_POLL")
-NUMA_TOPOLOGY = ("CORE", "HUGEPAGE", "MEMORY_NODE", "PCI")
+HOST_TYPES = frozenset({MessageType.BEACON_HOST, MessageType.MONITOR_HOST})
 
 
 class RejectedMessage(Exception):
@@ -121,6 +123,9 @@ class CloudState:
         host = self.host_for(msg, now)
         out = Outcome(hosts={host.id})
         host.last_seen = now
+        if msg.ok and host.state is HostState.INIT and host.system and msg.type in HOST_TYPES:
+            # re-enabled host already known (better than issue 5558: no wait for SYSTEM_HOST)
+            out.events.append(self.set_host_state(host, HostState.MONITORED, now))
         if not msg.ok:
             self._apply_failure(host, msg, now, out)
         elif msg.type is MessageType.MONITOR_HOST:

@@ -9,16 +9,29 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:9925"
 
 
-def fetch(endpoint: str, path: str) -> Any:
-    """GET a JSON API path; raises SystemExit with a clear message on failure."""
+DEFAULT_TOKEN_FILE = Path("/var/lib/onemon/admin.token")
+
+
+def fetch(endpoint: str, path: str, method: str = "GET", body: Any = None, token: str = "") -> Any:
+    """Call a JSON API path; raises SystemExit with a clear message on failure."""
     url = endpoint.rstrip("/") + path
+    if not url.startswith(("http://", "https://")):
+        raise SystemExit(f"onemon: the endpoint must be an http(s) URL, not {endpoint!r}")
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url, data=data, method=method, headers=headers
+    )
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - admin-given URL
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - checked
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace").strip()
@@ -65,6 +78,30 @@ def vm_rows(vms: list[dict[str, Any]]) -> list[list[object]]:
     return rows
 
 
+def admin_token(path: Path) -> str:
+    """The admin token: $ONEMON_TOKEN, else the token file."""
+    token = os.environ.get("ONEMON_TOKEN", "")
+    if token:
+        return token
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        detail = f"{path}: {exc.strerror}"
+        raise SystemExit(f"onemon: no admin token ({detail}); set ONEMON_TOKEN") from None
+
+
+def change_host(args: argparse.Namespace) -> Any:
+    """host create / delete / enable / disable / offline."""
+    token = admin_token(args.token_file)
+    if args.action == "create":
+        body = {"name": args.name, "id": args.host_id, "im_mad": args.im_mad}
+        return fetch(args.endpoint, "/api/v1/hosts", "POST", body, token)
+    if args.action == "delete":
+        return fetch(args.endpoint, f"/api/v1/hosts/{args.id}", "DELETE", None, token)
+    path = f"/api/v1/hosts/{args.id}/status"
+    return fetch(args.endpoint, path, "POST", {"action": args.action}, token)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``onemon``."""
     parser = argparse.ArgumentParser(prog="onemon", description=__doc__)
@@ -72,15 +109,32 @@ def main(argv: list[str] | None = None) -> int:
                         help="collector API (env ONEMON_ENDPOINT)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     sub = parser.add_subparsers(dest="object", required=True)
+    parser.add_argument("--token-file", type=Path, default=DEFAULT_TOKEN_FILE,
+                        help="admin token for changes (env ONEMON_TOKEN wins)")  # fmt: skip
     host = sub.add_parser("host").add_subparsers(dest="action", required=True)
     host.add_parser("list")
     host.add_parser("show").add_argument("id", type=int)
+    create = host.add_parser("create")
+    create.add_argument("name")
+    create.add_argument("--id", type=int, dest="host_id")
+    create.add_argument("--im-mad", default="kvm", choices=["kvm", "qemu", "lxc"])
+    for action in ("delete", "enable", "disable", "offline"):
+        host.add_parser(action).add_argument("id", type=int)
     vm = sub.add_parser("vm").add_subparsers(dest="action", required=True)
     vm.add_parser("list")
     vm.add_parser("show").add_argument("id", type=int)
     sub.add_parser("health")
     args = parser.parse_args(argv)
 
+    if args.object == "host" and args.action in (
+        "create",
+        "delete",
+        "enable",
+        "disable",
+        "offline",
+    ):
+        print(json.dumps(change_host(args), indent=2, sort_keys=True))
+        return 0
     if args.object == "health":
         data = fetch(args.endpoint, "/api/v1/health")
     elif args.action == "list":

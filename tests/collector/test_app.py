@@ -8,6 +8,7 @@ import contextlib
 import json
 import random
 import socket
+import urllib.error
 import urllib.request
 import zlib
 from collections.abc import AsyncIterator
@@ -49,7 +50,12 @@ async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
         listen=ListenConfig(address="127.0.0.1", port=0, read_timeout=2.0),
         keys=KeysConfig(cluster_key_file=key_file),
         store=StoreConfig(url=f"sqlite:///{tmp_path / 'c.db'}"),
-        http=HttpConfig(address="127.0.0.1", port=0, render_interval=0.5),
+        http=HttpConfig(
+            address="127.0.0.1",
+            port=0,
+            render_interval=0.5,
+            admin_token_file=tmp_path / "admin.token",
+        ),
         hosts=HostsConfig(register=(HostEntry(3, "node3"), HostEntry(4, "node4"))),
     )
     app = Collector(config)
@@ -223,3 +229,59 @@ async def test_metrics_are_served_gzipped_when_asked(collector: Collector) -> No
     encoding, body = await asyncio.to_thread(fetch)
     assert encoding == "gzip"
     assert b"opennebula_host_total 2" in zlib.decompress(body, 31)
+
+
+async def test_host_admin_through_the_cli_changes_what_the_collector_accepts(
+    collector: Collector, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from onemon.front import cli
+
+    endpoint = f"http://127.0.0.1:{collector.http_port}"
+    token_file = str(tmp_path / "admin.token")
+
+    def run(*args: str, token: bool = True) -> Any:
+        argv = ["--endpoint", endpoint, "--token-file", token_file if token else "/nonexistent"]
+        code = cli.main([*argv, *args])
+        out = capsys.readouterr().out
+        return code, json.loads(out) if out.strip().startswith(("{", "[")) else out
+
+    with pytest.raises(SystemExit) as refused:
+        await asyncio.to_thread(run, "host", "create", "node9", token=False)
+    assert "no admin token" in str(refused.value)
+    code, created = await asyncio.to_thread(run, "host", "create", "node9", "--id", "9")
+    assert code == 0 and created["state"] == "INIT" and created["id"] == 9
+    beacon = Message(MessageType.SYSTEM_HOST, Status.SUCCESS, 9, 1.0, {"HOSTNAME": "node9"})
+    udp(collector, native.encode(beacon, KEY, BOOT, 0))
+    await settle(collector, 1)
+    assert collector.state.hosts[9].state.name == "MONITORED"
+    code, _ = await asyncio.to_thread(run, "host", "disable", "9")
+    udp(collector, native.encode(beacon, KEY, BOOT, 1))
+    await settle(collector, 2)
+    assert collector.state.hosts[9].state.name == "DISABLED"  # monitored, but stays disabled
+    await asyncio.to_thread(run, "host", "offline", "9")
+    udp(collector, native.encode(beacon, KEY, BOOT, 2))
+    await settle(collector, 3)
+    assert collector.health.rejected["host_offline"] == 1
+    await asyncio.to_thread(run, "host", "delete", "9")
+    udp(collector, native.encode(beacon, KEY, BOOT, 3))
+    await settle(collector, 4)
+    assert 9 not in collector.state.hosts and collector.health.rejected["unknown_host"] == 1
+    code, hosts = await asyncio.to_thread(run, "--json", "host", "list")
+    assert [h["id"] for h in hosts] == [3, 4]
+
+
+async def test_changing_requests_need_the_token(collector: Collector) -> None:
+    def post(token: str) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{collector.http_port}/api/v1/hosts",
+            data=b'{"name": "x"}', method="POST",
+            headers={"Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert await asyncio.to_thread(post, "wrong") == 401
+    assert "x" not in {h.name for h in collector.state.hosts.values()}

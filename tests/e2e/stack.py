@@ -193,7 +193,12 @@ def collector(
         "listen": {"address": "127.0.0.1", "port": port},
         "keys": {"cluster_key_file": str(key)},
         "store": {"url": f"sqlite:///{db}"},
-        "http": {"address": "127.0.0.1", "port": http_port, "render_interval": 1.0},
+        "http": {
+            "address": "127.0.0.1",
+            "port": http_port,
+            "render_interval": 1.0,
+            "admin_token_file": str(directory / "admin.token"),
+        },
         "hosts": {"manager_timer": 1.0},
     }
     for section, values in (extra or {}).items():
