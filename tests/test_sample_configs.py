@@ -1,0 +1,42 @@
+"""The shipped sample configurations load cleanly and say what the code's defaults are."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onemon.agent.config import AgentConfig
+from onemon.collector.config import CollectorConfig
+from onemon.settings import load_file
+
+SAMPLES = Path(__file__).resolve().parent.parent / "packaging" / "config"
+
+
+def differences(loaded: Any, default: Any, prefix: str = "") -> list[str]:
+    found = []
+    for field in dataclasses.fields(loaded):
+        a, b = getattr(loaded, field.name), getattr(default, field.name)
+        if dataclasses.is_dataclass(a):
+            found += differences(a, b, f"{prefix}{field.name}.")
+        elif a != b:
+            found.append(f"{prefix}{field.name}: sample {a!r} != default {b!r}")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "cls", "ignore"),
+    [
+        ("one-agent.toml", AgentConfig, {"host_name", "probes.tree"}),
+        ("one-collector.toml", CollectorConfig, set()),
+    ],
+)
+def test_sample_loads_without_warnings_and_matches_defaults(
+    name: str, cls: type[Any], ignore: set[str]
+) -> None:
+    loaded = load_file(cls, SAMPLES / name)
+    assert loaded.warnings == []
+    diffs = [d for d in differences(loaded.config, cls()) if d.split(":")[0] not in ignore]
+    assert diffs == []
