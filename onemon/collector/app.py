@@ -29,7 +29,11 @@ from onemon.wire.rsa import load_private_key_file
 log = logging.getLogger("onemon.collector")
 
 MIN_RENDER_GAP = 0.5
-"""Shortest time between two renders, however often the state changes."""
+"""How often the render loop looks for a change."""
+RENDER_SHARE = 10
+"""A render may start only RENDER_SHARE × its last duration after the previous one (≤ 10 %)."""
+HEALTH_REFRESH = 15.0
+"""Re-render at least this often even without state changes (the onemon_* health figures)."""
 LAG_PROBE = 0.25
 
 
@@ -197,13 +201,15 @@ class Collector:
         health.history_dropped = writer.history_dropped_total
 
     async def _render_loop(self) -> None:
-        """Re-render soon after a change, and at least every render interval."""
+        """Re-render after a change, but spend at most ~1/RENDER_SHARE of a core on it."""
         interval = self.config.http.render_interval
         last = time.monotonic()
         while True:
             await asyncio.sleep(MIN_RENDER_GAP)
+            since = time.monotonic() - last
+            gap = max(interval, RENDER_SHARE * self.health.render_seconds)
             changed = self.state.version != self._rendered_version
-            if changed or time.monotonic() - last >= interval:
+            if (changed and since >= gap) or since >= max(gap, HEALTH_REFRESH):
                 try:
                     await self.render()
                 except Exception:
@@ -211,11 +217,16 @@ class Collector:
                 last = time.monotonic()
 
     async def _manager_loop(self) -> None:
-        """MANAGER_TIMER: silent hosts go to ERROR."""
+        """MANAGER_TIMER: silent hosts go to ERROR; liveness times are persisted in bulk."""
         assert self.ingest is not None
+        saved: dict[int, float] = {}
         while True:
             await asyncio.sleep(self.config.hosts.manager_timer)
             self.ingest.persist(self.state.check_silence(time.time()))
+            for host in self.state.hosts.values():
+                if host.last_seen != saved.get(host.id):
+                    saved[host.id] = host.last_seen
+                    self.writer.put_host(host)
 
     async def _lag_loop(self) -> None:
         """Measure how late the event loop wakes up (the receive path's health)."""

@@ -121,11 +121,12 @@ class CloudState:
     def apply(self, msg: Message, now: float) -> Outcome:
         """Apply one accepted message at receive time ``now``."""
         host = self.host_for(msg, now)
-        out = Outcome(hosts={host.id})
+        out = Outcome()  # last_seen alone is persisted in bulk by the manager timer
         host.last_seen = now
         if msg.ok and host.state is HostState.INIT and host.system and msg.type in HOST_TYPES:
             # re-enabled host already known (better than issue 5558: no wait for SYSTEM_HOST)
             out.events.append(self.set_host_state(host, HostState.MONITORED, now))
+            out.hosts.add(host.id)
         if not msg.ok:
             self._apply_failure(host, msg, now, out)
         elif msg.type is MessageType.MONITOR_HOST:
@@ -163,12 +164,12 @@ class CloudState:
 
     def _host_error(self, host: Host, error: str, now: float, out: Outcome) -> None:
         """Host → ERROR, and every VM on it → UNKNOWN (InformationManager::_host_state)."""
+        out.hosts.add(host.id)
         if host.state in (HostState.DISABLED, HostState.OFFLINE):
             host.error = error
             return
         if host.state is not HostState.ERROR or host.error != error:
             out.events.append(self.set_host_state(host, HostState.ERROR, now, error))
-        out.hosts.add(host.id)
         for vm_id in self.vms_by_host.get(host.id, ()):
             vm = self.vms[vm_id]
             if vm.report in (VmReport.RUNNING, VmReport.SUSPENDED, VmReport.FAILURE):
@@ -190,6 +191,7 @@ class CloudState:
         if isinstance(agent, dict):
             host.agent = agent
         host.last_monitored = now
+        out.hosts.add(host.id)
         out.host_history.append((host.id, now))
 
     def _apply_system_host(self, host: Host, payload: Template, now: float, out: Outcome) -> None:
@@ -198,6 +200,7 @@ class CloudState:
         merged.update(payload)
         host.system = merged
         host.capacity.cpu_speed = int(_num(payload.get("CPUSPEED"), host.capacity.cpu_speed))
+        out.hosts.add(host.id)
         host.wilds = [vm for vm in values(payload, "VM") if _int(vm, "ID", 0) < 0]
         if host.state not in (HostState.DISABLED, HostState.OFFLINE, HostState.MONITORED):
             out.events.append(self.set_host_state(host, HostState.MONITORED, now))

@@ -297,25 +297,25 @@ def _head(major: int, length: int) -> bytes:
     return bytes([base | 26]) + length.to_bytes(4, "big")
 
 
-def _name(key: Any) -> str:
-    if type(key) is int:
-        name = NAME_OF.get(key)
-        if name is None:
-            raise WireError("bad_payload", f"unknown name code {key}")
-        return name
-    if type(key) is str and key and len(key) <= 256:
-        return key
-    raise WireError("bad_payload", "attribute names must be codes or text")
-
-
 def _expand_template(coded: dict[Any, Any], depth: int, budget: list[int]) -> Template:
-    """Validate a decoded payload map and restore attribute names."""
+    """Validate a decoded payload map and restore attribute names (the decoder's hot loop)."""
     if depth > MAX_DEPTH:
         raise WireError("bad_payload", "nested too deeply")
     budget[0] -= len(coded)
     if budget[0] < 0:
         raise WireError("too_large", "too many values")
-    return {_name(key): _expand_value(value, depth, budget) for key, value in coded.items()}
+    names = NAME_OF
+    out: Template = {}
+    for key, value in coded.items():
+        name = names.get(key) if type(key) is int else key
+        if type(name) is not str or not name or len(name) > 256:
+            raise WireError("bad_payload", f"bad attribute name {str(key)[:40]!r}")
+        kind = type(value)
+        if kind is int or kind is str:  # the common case, inline
+            out[name] = value
+        else:
+            out[name] = _expand_value(value, depth, budget)
+    return out
 
 
 def _expand_value(value: Any, depth: int, budget: list[int]) -> Any:
