@@ -72,7 +72,7 @@ def system_host(host_id: int, rng: random.Random) -> Template:
         "TOTALCPU": 6400, "CPUSPEED": 2800, "TOTALMEMORY": total, "CGROUPS_VERSION": 2,
         "DS_LOCATION_USED_MB": rng.randrange(10**6), "DS_LOCATION_TOTAL_MB": 1_900_000,
         "DS_LOCATION_FREE_MB": rng.randrange(10**6), "HOSTNAME": f"node{host_id:05d}.example.org",
-        "HUGEPAGE": [{"NODE_ID": n, "SIZE": s, "PAGES": 0} for n in (0, 1) for s in (2048, 1048576)],
+        "HUGEPAGE": [{"NODE_ID": n, "SIZE": s, "PAGES": 0} for n in (0, 1) for s in (2048, 2**20)],
         "CORE": cores,
         "MEMORY_NODE": [{"NODE_ID": n, "TOTAL": total // 2, "DISTANCE": f"{n} {1 - n}"}
                         for n in (0, 1)],
@@ -236,7 +236,7 @@ def send_flat(sock: socket.socket, pool: list[bytes], seconds: float) -> tuple[i
 
 
 def send_paced(sock: socket.socket, pool: list[bytes], rate: float) -> tuple[int, float]:
-    """Send ``pool`` at ``rate`` datagrams/s, in bursts of a millisecond's worth; (sent, elapsed)."""
+    """Send ``pool`` at ``rate`` datagrams/s, a millisecond's worth at a time; (sent, elapsed)."""
     burst = max(1, round(rate / 1000))
     started = time.perf_counter()
     send = sock.send

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from onemon.wire.keys import Key, generate_secret, write_key_file
 
@@ -46,7 +46,7 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, step: f
             last = exc
         else:
             if last:
-                return last
+                return cast(T, last)
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
 
