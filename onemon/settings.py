@@ -110,3 +110,12 @@ def _convert(hint: Any, value: Any, key: str, errors: list[str], warnings: list[
             errors.append(f"{key}: expected {hint.__name__}, got {value!r}")
         return value
     return value
+
+
+def load_or_default(cls: type[T], path: Path | None, default_path: Path) -> Loaded[T]:
+    """``path`` if given, else ``default_path`` if it exists, else the built-in defaults."""
+    if path is None:
+        if not default_path.exists():
+            return load(cls, {})
+        path = default_path
+    return load_file(cls, path)

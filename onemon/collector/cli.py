@@ -11,7 +11,7 @@ from pathlib import Path
 
 from onemon.collector.app import Collector
 from onemon.collector.config import DEFAULT_PATH, CollectorConfig
-from onemon.settings import ConfigError, Loaded, load, load_file
+from onemon.settings import ConfigError, Loaded, load_or_default
 from onemon.systemd import notify
 from onemon.wire.keys import CLUSTER_KEY_ID, Key, KeyFileError, generate_secret, write_key_file
 from onemon.wire.rsa import KeyFileError as RsaKeyFileError
@@ -35,11 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def load_config(path: Path | None) -> Loaded[CollectorConfig]:
     """The configuration from ``path``, the default file, or the built-in defaults."""
-    if path is None:
-        if not DEFAULT_PATH.exists():
-            return load(CollectorConfig, {})
-        path = DEFAULT_PATH
-    return load_file(CollectorConfig, path)
+    return load_or_default(CollectorConfig, path, DEFAULT_PATH)
 
 
 def install_uvloop() -> None:
