@@ -1,4 +1,8 @@
-"""``onemon``: the admin CLI over the collector's JSON API (XML-RPC comes with the front)."""
+"""``onemon``: hosts and VMs over the front's XML-RPC API (or the collector's, ``--endpoint``).
+
+Endpoint: ``--xmlrpc``, ``$ONE_XMLRPC``, ``~/.one/one_endpoint``, else http://localhost:2633/RPC2.
+Credentials: ``--user``/``--password``, the file ``$ONE_AUTH`` names, else ``~/.one/one_auth``.
+"""
 
 from __future__ import annotations
 
@@ -6,148 +10,145 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:9925"
+from onemon.front import cli_json, cli_views
+from onemon.front.cli_render import watch
+from onemon.front.cli_rpc import Client, CliError, endpoint, session, to_data
+
+HOST_STATUS = {"enable": 0, "disable": 1, "offline": 2}
+WATCHABLE = {"list", "monitoring"}
 
 
-DEFAULT_TOKEN_FILE = Path("/var/lib/onemon/admin.token")
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    top = argparse.ArgumentParser(prog="onemon", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    top.add_argument("--xmlrpc", help="front's XML-RPC endpoint (env ONE_XMLRPC)")
+    top.add_argument("--user", help="user name (with --password; else ONE_AUTH or ~/.one/one_auth)")
+    top.add_argument("--password", help="password for --user")
+    top.add_argument("--endpoint", default=os.environ.get("ONEMON_ENDPOINT"),
+                     help="use the collector's JSON API instead (env ONEMON_ENDPOINT; "
+                          f"health always does, default {cli_json.DEFAULT_ENDPOINT})")  # fmt: skip
+    top.add_argument("--token-file", type=Path, default=cli_json.DEFAULT_TOKEN_FILE,
+                     help="collector admin token for changes over --endpoint "
+                          "(env ONEMON_TOKEN wins)")  # fmt: skip
+    top.add_argument("--json", action="store_true", help="print JSON for scripts")
+    sub = top.add_subparsers(dest="object", required=True)
+    host = sub.add_parser("host", help="hosts").add_subparsers(dest="action", required=True)
+    _watchable(host.add_parser("list", help="all hosts"))
+    host.add_parser("show", help="one host").add_argument("id", type=int)
+    create = host.add_parser("create", help="register a host")
+    create.add_argument("name")
+    create.add_argument("--im-mad", "-i", default="kvm")
+    create.add_argument("--vm-mad", "-v", default=None, help="default: the IM driver")
+    create.add_argument("--cluster", type=int, default=-1)
+    create.add_argument("--id", type=int, dest="host_id", help="host id (--endpoint only)")
+    for action in ("delete", "enable", "disable", "offline"):
+        host.add_parser(action, help=f"{action} a host").add_argument("id", type=int)
+    monitoring = host.add_parser("monitoring", help="a host's monitoring records")
+    monitoring.add_argument("id", type=int)
+    _watchable(monitoring)
+    vm = sub.add_parser("vm", help="virtual machines").add_subparsers(dest="action", required=True)
+    _watchable(vm.add_parser("list", help="all VMs"))
+    vm.add_parser("show", help="one VM").add_argument("id", type=int)
+    vm_mon = vm.add_parser("monitoring", help="a VM's monitoring records")
+    vm_mon.add_argument("id", type=int)
+    _watchable(vm_mon)
+    sub.add_parser("health", help="the collector's own figures (JSON API)")
+    return top
 
 
-def fetch(endpoint: str, path: str, method: str = "GET", body: Any = None, token: str = "") -> Any:
-    """Call a JSON API path; raises SystemExit with a clear message on failure."""
-    url = endpoint.rstrip("/") + path
-    if not url.startswith(("http://", "https://")):
-        raise SystemExit(f"onemon: the endpoint must be an http(s) URL, not {endpoint!r}")
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        url, data=data, method=method, headers=headers
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - checked
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace").strip()
-        raise SystemExit(f"onemon: {url}: {exc.code} {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise SystemExit(f"onemon: cannot reach {endpoint}: {exc}") from None
-
-
-def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
-    """Rows aligned under their header (bold header on a terminal)."""
-    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-             for row in cells]  # fmt: skip
-    if sys.stdout.isatty():
-        lines[0] = f"\033[1m{lines[0]}\033[0m"
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def host_rows(hosts: list[dict[str, Any]]) -> list[list[object]]:
-    """onehost list's columns: id, name, VMs, used/total CPU, used/total memory, state."""
-    rows: list[list[object]] = []
-    for host in hosts:
-        cap = host["capacity"]
-        total_cpu = host.get("template", {}).get("TOTALCPU", "-")
-        total_mem = cap["USED_MEMORY"] + cap["FREE_MEMORY"]
-        rows.append([
-            host["id"], host["name"], len(host["vms"]),
-            f"{cap['USED_CPU']:.0f} / {total_cpu}",
-            f"{cap['USED_MEMORY'] / 1048576:.1f}G / {total_mem / 1048576:.1f}G",
-            host["state"],
-        ])  # fmt: skip
-    return rows
-
-
-def vm_rows(vms: list[dict[str, Any]]) -> list[list[object]]:
-    """onevm list-like columns from what the monitoring knows."""
-    rows: list[list[object]] = []
-    for vm in vms:
-        mon = vm["monitoring"]
-        memory = float(mon.get("MEMORY", 0) or 0)
-        rows.append([vm["id"], vm["host_id"], vm["report"], vm["lcm_state"],
-                     mon.get("CPU", "-"), f"{memory / 1024:.0f}M"])  # fmt: skip
-    return rows
-
-
-def admin_token(path: Path) -> str:
-    """The admin token: $ONEMON_TOKEN, else the token file."""
-    token = os.environ.get("ONEMON_TOKEN", "")
-    if token:
-        return token
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        detail = f"{path}: {exc.strerror}"
-        raise SystemExit(f"onemon: no admin token ({detail}); set ONEMON_TOKEN") from None
-
-
-def change_host(args: argparse.Namespace) -> Any:
-    """host create / delete / enable / disable / offline."""
-    token = admin_token(args.token_file)
-    if args.action == "create":
-        body = {"name": args.name, "id": args.host_id, "im_mad": args.im_mad}
-        return fetch(args.endpoint, "/api/v1/hosts", "POST", body, token)
-    if args.action == "delete":
-        return fetch(args.endpoint, f"/api/v1/hosts/{args.id}", "DELETE", None, token)
-    path = f"/api/v1/hosts/{args.id}/status"
-    return fetch(args.endpoint, path, "POST", {"action": args.action}, token)
+def _watchable(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--watch", nargs="?", type=float, const=2.0, default=None,
+                         metavar="SECONDS", help="refresh every SECONDS (default 2)")  # fmt: skip
+    command.add_argument("--count", type=int, default=None, help="with --watch: stop after N")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``onemon``."""
-    parser = argparse.ArgumentParser(prog="onemon", description=__doc__)
-    parser.add_argument("--endpoint", default=os.environ.get("ONEMON_ENDPOINT", DEFAULT_ENDPOINT),
-                        help="collector API (env ONEMON_ENDPOINT)")  # fmt: skip
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-    sub = parser.add_subparsers(dest="object", required=True)
-    parser.add_argument("--token-file", type=Path, default=DEFAULT_TOKEN_FILE,
-                        help="admin token for changes (env ONEMON_TOKEN wins)")  # fmt: skip
-    host = sub.add_parser("host").add_subparsers(dest="action", required=True)
-    host.add_parser("list")
-    host.add_parser("show").add_argument("id", type=int)
-    create = host.add_parser("create")
-    create.add_argument("name")
-    create.add_argument("--id", type=int, dest="host_id")
-    create.add_argument("--im-mad", default="kvm", choices=["kvm", "qemu", "lxc"])
-    for action in ("delete", "enable", "disable", "offline"):
-        host.add_parser(action).add_argument("id", type=int)
-    vm = sub.add_parser("vm").add_subparsers(dest="action", required=True)
-    vm.add_parser("list")
-    vm.add_parser("show").add_argument("id", type=int)
-    sub.add_parser("health")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
+    try:
+        return run(args)
+    except CliError as exc:
+        raise SystemExit(str(exc)) from None  # the message on stderr, exit status 1
 
-    if args.object == "host" and args.action in (
-        "create",
-        "delete",
-        "enable",
-        "disable",
-        "offline",
-    ):
-        print(json.dumps(change_host(args), indent=2, sort_keys=True))
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out one command."""
+    if args.object == "health" and not args.endpoint:
+        args.endpoint = cli_json.DEFAULT_ENDPOINT
+    if args.endpoint:
+        render = _json_api(args)
+    else:
+        render = _xmlrpc(args, Client(endpoint(args.xmlrpc), session(args.user, args.password)))
+    if render is None:
         return 0
-    if args.object == "health":
-        data = fetch(args.endpoint, "/api/v1/health")
-    elif args.action == "list":
-        data = fetch(args.endpoint, f"/api/v1/{args.object}s")
+    if getattr(args, "watch", None) is not None:
+        watch(render, args.watch, args.count, sys.stdout)
     else:
-        data = fetch(args.endpoint, f"/api/v1/{args.object}s/{args.id}")
-    if args.json or args.object == "health" or args.action == "show":
-        print(json.dumps(data, indent=2, sort_keys=True))
-    elif args.object == "host":
-        print(table(host_rows(data), ["ID", "NAME", "VMS", "CPU", "MEMORY", "STATE"]))
-    else:
-        print(table(vm_rows(data), ["ID", "HOST", "REPORT", "LCM", "CPU%", "MEMORY"]))
+        print(render())
     return 0
+
+
+def _json_api(args: argparse.Namespace) -> Callable[[], str] | None:
+    if args.object == "host" and args.action in ("create", "delete", *HOST_STATUS):
+        print(json.dumps(cli_json.change_host(args), indent=2, sort_keys=True))
+        return None
+
+    def render() -> str:
+        """One refresh of the command's output."""
+        data, text = cli_json.render(args)
+        return json.dumps(data, indent=2, sort_keys=True) if args.json else text
+
+    return render
+
+
+def _xmlrpc(args: argparse.Namespace, client: Client) -> Callable[[], str] | None:
+    action = args.action
+    if args.object == "host" and action in ("create", "delete", *HOST_STATUS):
+        result = _change_host(args, client)
+        if args.json:
+            print(json.dumps({"ID": result}))
+        elif action == "create":
+            print(f"ID: {result}")
+        return None
+    reads: dict[tuple[str, str], tuple[Callable[[], ET.Element], Callable[[ET.Element], str]]] = {
+        ("host", "list"): (lambda: client.document("one.hostpool.info"), cli_views.host_list),
+        ("host", "show"): (lambda: client.document("one.host.info", args.id), cli_views.host_show),
+        ("host", "monitoring"): (lambda: client.document("one.host.monitoring", args.id),
+                                 cli_views.host_monitoring),
+        ("vm", "list"): (lambda: client.document("one.vmpool.info", -2, -1, -1, -1),
+                         cli_views.vm_list),
+        ("vm", "show"): (lambda: client.document("one.vm.info", args.id), cli_views.vm_show),
+        ("vm", "monitoring"): (lambda: client.document("one.vm.monitoring", args.id),
+                               cli_views.vm_monitoring),
+    }  # fmt: skip
+    fetch, view = reads[(args.object, action)]
+
+    def render() -> str:
+        """One refresh of the command's output."""
+        document = fetch()
+        if args.json:
+            return json.dumps({document.tag: to_data(document)}, indent=2)
+        return view(document)
+
+    return render
+
+
+def _change_host(args: argparse.Namespace, client: Client) -> Any:
+    """host create / delete / enable / disable / offline over XML-RPC; the host id."""
+    if args.action == "create":
+        if args.host_id is not None:
+            raise CliError("onemon: --id needs --endpoint (the front allocates ids)")
+        vm_mad = args.vm_mad or args.im_mad
+        return client.call("one.host.allocate", args.name, args.im_mad, vm_mad, args.cluster)
+    if args.action == "delete":
+        return client.call("one.host.delete", args.id)
+    return client.call("one.host.status", args.id, HOST_STATUS[args.action])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Users and sessions: password hashing, the authentication step, oneadmin's bootstrap."""

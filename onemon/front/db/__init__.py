@@ -1,0 +1,1 @@
+"""The front's own tables: users, and host names and templates set through the API."""

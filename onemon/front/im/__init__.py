@@ -1,0 +1,1 @@
+"""The IM driver: agents on the nodes, started, stopped, synced and kept alive over SSH."""

@@ -1,0 +1,1 @@
+"""OpenNebula's XML-RPC conventions: envelope, parameters, error codes, dispatch, HTTP server."""
