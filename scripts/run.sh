@@ -4,7 +4,8 @@
 # collector. Prints where to look; Ctrl-C stops everything cleanly.
 #
 # Environment: ONEMON_VAR (state directory, default ./var), ONEMON_PORT (4124),
-# ONEMON_HTTP_PORT (9925), ONEMON_PROM_PORT (9090), ONEMON_RUN_SECONDS (stop after N seconds:
+# ONEMON_HTTP_PORT (9925), ONEMON_PROM_PORT (9090), ONEMON_RPC_PORT (2633, the XML-RPC API),
+# ONEMON_RUN_SECONDS (stop after N seconds:
 # for unattended checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +14,13 @@ var=${ONEMON_VAR:-$repo/var}
 port=${ONEMON_PORT:-4124}
 http_port=${ONEMON_HTTP_PORT:-9925}
 prom_port=${ONEMON_PROM_PORT:-9090}
+rpc_port=${ONEMON_RPC_PORT:-2633}
 
 bash scripts/setup-system.sh
 bash scripts/venv.sh
 py=$repo/.venv/bin/python
 
-mkdir -p "$var"/{collector,agent,prometheus}
+mkdir -p "$var"/{collector,agent,prometheus,front}
 chmod 755 "$var"
 # The collector needs no privilege: it runs as its own system user.
 id onemon >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent \
@@ -69,6 +71,21 @@ else
     lxc_agent=0
 fi
 
+cat > "$var/front/one-front.toml" <<EOF
+[listen]
+address = "127.0.0.1"
+port = $rpc_port
+[store]
+url = "sqlite:///$var/collector/onemon.db"
+[collector]
+endpoint = "http://127.0.0.1:$http_port"
+admin_token_file = "$var/collector/admin.token"
+[users]
+url = "sqlite:///$var/front/front.db"
+one_auth = "$var/front/one_auth"
+service_user = "root"
+EOF
+
 cat > "$var/prometheus/prometheus.yml" <<EOF
 global:
   scrape_interval: 15s
@@ -114,6 +131,8 @@ for _ in $(seq 100); do
     "$py" -m onemon.front.cli --endpoint "http://127.0.0.1:$http_port" health >/dev/null 2>&1 && break
     sleep 0.2
 done
+"$py" -m onemon.front.main -c "$var/front/one-front.toml" >> "$var/front/one-front.log" 2>&1 &
+pids+=($!)
 # The agent runs as root: it reads libvirt's socket and every container's cgroups.
 "$py" -m onemon.agent.cli -c "$var/agent/one-agent.toml" >> "$var/agent/one-agent.log" 2>&1 &
 pids+=($!)
@@ -139,15 +158,18 @@ onemon is running.
   metrics:     http://127.0.0.1:$http_port/metrics
   JSON API:    http://127.0.0.1:$http_port/api/v1/hosts
   Prometheus:  http://127.0.0.1:$prom_port/graph?g0.expr=opennebula_host_state
-  CLI:         $py -m onemon.front.cli host list
-  logs:        $var/{collector,agent,prometheus}/*.log
+  XML-RPC:     http://127.0.0.1:$rpc_port/RPC2  (oneadmin's password in $var/front/one_auth)
+  CLI:         ONE_AUTH=$var/front/one_auth ONE_XMLRPC=http://127.0.0.1:$rpc_port/RPC2 $py -m onemon.front.cli host list
+  logs:        $var/{collector,agent,front,prometheus}/*.log
 
 \$ onemon host list
 EOF
-"$py" -m onemon.front.cli --endpoint "http://127.0.0.1:$http_port" host list
+for _ in $(seq 50); do [ -s "$var/front/one_auth" ] && break; sleep 0.2; done
+export ONE_AUTH=$var/front/one_auth ONE_XMLRPC=http://127.0.0.1:$rpc_port/RPC2
+"$py" -m onemon.front.cli host list || "$py" -m onemon.front.cli --endpoint "http://127.0.0.1:$http_port" host list
 echo
 echo "\$ onemon vm list"
-"$py" -m onemon.front.cli --endpoint "http://127.0.0.1:$http_port" vm list
+"$py" -m onemon.front.cli vm list || "$py" -m onemon.front.cli --endpoint "http://127.0.0.1:$http_port" vm list
 echo
 echo "Press Ctrl-C to stop."
 if [ -n "${ONEMON_RUN_SECONDS:-}" ]; then

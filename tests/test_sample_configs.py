@@ -10,6 +10,7 @@ import pytest
 
 from onemon.agent.config import AgentConfig
 from onemon.collector.config import CollectorConfig
+from onemon.front.config import FrontConfig
 from onemon.settings import load_file
 
 SAMPLES = Path(__file__).resolve().parent.parent / "packaging" / "config"
@@ -31,6 +32,7 @@ def differences(loaded: Any, default: Any, prefix: str = "") -> list[str]:
     [
         ("one-agent.toml", AgentConfig, {"host_name", "probes.tree"}),
         ("one-collector.toml", CollectorConfig, set()),
+        ("one-front.toml", FrontConfig, set()),
     ],
 )
 def test_sample_loads_without_warnings_and_matches_defaults(
