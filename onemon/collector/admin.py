@@ -11,7 +11,7 @@ from pathlib import Path
 from onemon.collector.events import EventBus
 from onemon.collector.ingest import Ingest, Persistence
 from onemon.collector.model import Host, HostState
-from onemon.collector.state import CloudState
+from onemon.collector.state import CloudState, Outcome
 
 STATUS_TARGETS = {
     "enable": HostState.INIT,
@@ -19,6 +19,10 @@ STATUS_TARGETS = {
     "offline": HostState.OFFLINE,
 }
 """``onehost enable|disable|offline``: enable restarts monitoring from INIT, as OpenNebula."""
+
+IM_ACTIONS = ("error", "monitored")
+"""What an IM driver reports: its agent (re)start failed, or it succeeded (reference §1.7, §5.3)."""
+MAX_ERROR_CHARS = 4096
 
 
 class AdminError(ValueError):
@@ -76,16 +80,46 @@ class HostAdmin:
         self.store.delete_host(host_id)
         self.ingest.ordering.forget_host(host_id)
 
-    def set_status(self, host_id: int, action: str) -> Host:
-        """enable / disable / offline."""
+    def set_status(self, host_id: int, action: str, message: str = "") -> Host:
+        """enable / disable / offline, or IM ``error`` (with message) or ``monitored``."""
         host = self._host(host_id)
+        if action == "error":
+            return self._start_failed(host, message)
+        if action == "monitored":
+            return self._start_succeeded(host)
         target = STATUS_TARGETS.get(action)
         if target is None:
-            raise AdminError(f"unknown action {action!r}: enable, disable or offline")
+            raise AdminError(
+                f"unknown action {action!r}: enable, disable, offline, error or monitored"
+            )
         if host.state is not target:
             event = self.state.set_host_state(host, target, time.time())
             self.store.put_host(host)
             self.bus.publish([event])
+        return host
+
+    def _start_failed(self, host: Host, message: str) -> Host:
+        """start_monitor_failure: host → ERROR with the driver's text, its VMs → UNKNOWN."""
+        if host.state is HostState.OFFLINE:
+            return host  # as onemonitord: an offline host's failures are ignored
+        error = message.strip()[:MAX_ERROR_CHARS] or "Error starting the monitoring agent"
+        out = Outcome()
+        self.state._host_error(host, error, time.time(), out)  # the FAILURE rule, unchanged
+        self.state.version += 1
+        self.ingest.persist(out)
+        return host
+
+    def _start_succeeded(self, host: Host) -> Host:
+        """start_monitor_success: INIT/ERROR → MONITORED when its template is known already."""
+        now = time.time()
+        if host.state in (HostState.INIT, HostState.ERROR) and host.system:
+            event = self.state.set_host_state(host, HostState.MONITORED, now)
+            self.store.put_host(host)
+            self.bus.publish([event])
+        elif host.state is HostState.DISABLED and host.error:
+            host.error = ""
+            self.state.version += 1
+            self.store.put_host(host)
         return host
 
     def _host(self, host_id: int) -> Host:

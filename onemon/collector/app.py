@@ -217,12 +217,13 @@ class Collector:
                 last = time.monotonic()
 
     async def _manager_loop(self) -> None:
-        """MANAGER_TIMER: silent hosts go to ERROR; liveness times are persisted in bulk."""
+        """MANAGER_TIMER: silent hosts → ERROR (if silence_error); liveness times saved in bulk."""
         assert self.ingest is not None
         saved: dict[int, float] = {}
         while True:
             await asyncio.sleep(self.config.hosts.manager_timer)
-            self.ingest.persist(self.state.check_silence(time.time()))
+            if self.config.hosts.silence_error:
+                self.ingest.persist(self.state.check_silence(time.time()))
             for host in self.state.hosts.values():
                 if host.last_seen != saved.get(host.id):
                     saved[host.id] = host.last_seen

@@ -71,8 +71,10 @@ class HostsConfig:
     auto_register: bool = False
     auto_register_vms: bool = True
     monitoring_interval: float = 180.0
-    """MONITORING_INTERVAL_HOST: silence after which a host goes to ERROR."""
+    """MONITORING_INTERVAL_HOST: silence before ERROR (or, with an IM driver, an agent restart)."""
     manager_timer: float = 15.0
+    silence_error: bool = True
+    """Silent hosts go to ERROR; false when an IM driver restarts them instead (reference §5.3)."""
     register: tuple[HostEntry, ...] = ()
 
 

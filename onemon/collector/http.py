@@ -201,11 +201,13 @@ class Api:
         return web.json_response({"deleted": _id(request)})
 
     async def host_status(self, request: web.Request) -> web.Response:
-        """``onemon host enable|disable|offline``: body ``{"action": …}``."""
+        """``onemon host enable|disable|offline``, IM ``error``/``monitored``: ``{"action", …}``."""
         admin = _admin(self, request)
         body = await _body(request)
         try:
-            host = admin.set_status(_id(request), str(body.get("action", "")))
+            host = admin.set_status(
+                _id(request), str(body.get("action", "")), str(body.get("message", ""))
+            )
         except AdminError as exc:
             raise web.HTTPBadRequest(text=f"{exc}\n") from None
         return web.json_response(host_json(host, self.state.vms_by_host.get(host.id, set())))

@@ -22,9 +22,23 @@ _FLAT: Final[Fields] = (
     ("onemon_agent_messages_dropped_total", "MESSAGES_DROPPED", plain),
     ("onemon_agent_spool_messages", "SPOOL_MESSAGES", plain),
     ("onemon_agent_spool_bytes", "SPOOL_BYTES", plain),
+    ("onemon_agent_hypervisor_unreachable_total", "HYPERVISOR_UNREACHABLE", plain),
 )
 _CYCLE: Final[Fields] = (("onemon_agent_cycle_seconds", "SECONDS", plain),)
 _GROUP: Final = ("group",)
+_CYCLE_PREFIX: Final = "CYCLE_SECONDS_"
+"""One-agent sends ``CYCLE_SECONDS_<GROUP>=s`` (flat: a template vector cannot nest)."""
+
+
+def _cycles(agent: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(group, {"SECONDS": s}) from flat keys, plus any ``CYCLE_SECONDS=[GROUP, SECONDS]``."""
+    found = [
+        (key[len(_CYCLE_PREFIX) :].lower(), {"SECONDS": value})
+        for key, value in agent.items()
+        if key.startswith(_CYCLE_PREFIX)
+    ]
+    found += [(str(v.get("GROUP")), v) for v in vectors(agent, "CYCLE_SECONDS")]
+    return found
 
 
 def emit(sink: Sink, hosts: Sequence[Host], labels: Labels) -> None:
@@ -40,9 +54,7 @@ def emit(sink: Sink, hosts: Sequence[Host], labels: Labels) -> None:
             if not isinstance(agent, dict):
                 raise TypeError("agent metrics are not a template")
             owner = labels.host(host)
-            groups = [
-                (sub(owner, _GROUP, (v.get("GROUP"),)), v) for v in vectors(agent, "CYCLE_SECONDS")
-            ]
+            groups = [(sub(owner, _GROUP, (group,)), v) for group, v in _cycles(agent)]
         except Exception:  # an agent template of an unexpected shape
             sink.skipped += 1
             continue

@@ -82,6 +82,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("onemon_agent_messages_dropped_total", C, "", H, "Messages the agent dropped."),
     Metric("onemon_agent_spool_messages", G, "", H, "Messages waiting in the agent's spool."),
     Metric("onemon_agent_spool_bytes", G, "bytes", H, "Bytes waiting in the agent's spool."),
+    Metric("onemon_agent_hypervisor_unreachable_total", C, "", H,
+           "Probe runs that found libvirt (or LXC) unreachable on the node."),
     Metric("onemon_agent_cycle_seconds", G, "seconds", (*H, "group"),
            "Duration of the last run of a probe group."),
     # VMs, OpenNebula exporter names (reference §6.2)

@@ -1,8 +1,11 @@
 """The writer's in-memory backlog: cheap, thread-safe appends on one side, batches on the other.
 
 Every submission gets a sequence number. State upserts and progress are coalesced by key (a
-pending batch holds only the latest copy); journal and history rows queue in order. Over the
+pending batch holds only the latest entry); journal and history rows queue in order. Over the
 row bound, the oldest queued history rows are dropped; nothing else ever is.
+
+Entries are opaque here: whatever the writer turns into rows at commit time (a state object,
+a capture of a history sample, a parameter tuple).
 """
 
 from __future__ import annotations
@@ -14,26 +17,26 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from onemon.collector.store.rows import Row
-
 HOST_SAMPLE, VM_SAMPLE = 0, 1
 
 StateKey = int
 ProgressKey = tuple[int, int]
 Deleted = None
 """The value a coalesced state entry takes when the object is deleted."""
+Entry = Any
+"""What the writer converts to a row at commit time."""
 
 
 @dataclass(slots=True)
 class Batch:
     """Rows taken from the backlog for one transaction (handed back if it fails)."""
 
-    hosts: dict[StateKey, Row | None] = field(default_factory=dict)
-    vms: dict[StateKey, Row | None] = field(default_factory=dict)
-    progress: dict[ProgressKey, Row] = field(default_factory=dict)
-    journal: list[tuple[int, Row]] = field(default_factory=list)
-    history: list[tuple[int, int, Row]] = field(default_factory=list)
-    """(seq, HOST_SAMPLE | VM_SAMPLE, row), oldest first."""
+    hosts: dict[StateKey, Entry | None] = field(default_factory=dict)
+    vms: dict[StateKey, Entry | None] = field(default_factory=dict)
+    progress: dict[ProgressKey, Entry] = field(default_factory=dict)
+    journal: list[tuple[int, Entry]] = field(default_factory=list)
+    history: list[tuple[int, int, Entry]] = field(default_factory=list)
+    """(seq, HOST_SAMPLE | VM_SAMPLE, entry), oldest first."""
     state_seq: int = 0
     """Lowest sequence number among the coalesced entries (0 when there are none)."""
 
@@ -88,19 +91,19 @@ class Backlog:
         """Monotonic time the oldest pending row arrived (None: nothing pending)."""
         self.flush_wanted = False
         self.history_dropped = 0
-        self._hosts: dict[StateKey, Row | None] = {}
-        self._vms: dict[StateKey, Row | None] = {}
-        self._progress: dict[ProgressKey, Row] = {}
+        self._hosts: dict[StateKey, Entry | None] = {}
+        self._vms: dict[StateKey, Entry | None] = {}
+        self._progress: dict[ProgressKey, Entry] = {}
         self._state_seq = 0
-        self._journal: deque[tuple[int, Row]] = deque()
-        self._history: deque[tuple[int, int, Row]] = deque()
+        self._journal: deque[tuple[int, Entry]] = deque()
+        self._history: deque[tuple[int, int, Entry]] = deque()
         self._inflight_rows = 0
         self._inflight_kept = 0
         self._inflight_seq = 0
 
     # --- producer side (event loop) ------------------------------------------------------------
 
-    def put_state(self, table: str, key: StateKey, row: Row | None) -> None:
+    def put_state(self, table: str, key: StateKey, row: Entry | None) -> None:
         """Upsert (or delete, ``row=None``) a host or VM; coalesced by id."""
         with self.lock:
             self.seq += 1
@@ -115,7 +118,7 @@ class Backlog:
             for key in [k for k in self._progress if k[0] == host_id]:
                 del self._progress[key]
 
-    def put_progress(self, key: ProgressKey, row: Row) -> None:
+    def put_progress(self, key: ProgressKey, row: Entry) -> None:
         """Upsert a stream's progress; coalesced by (host, type)."""
         with self.lock:
             self.seq += 1
@@ -124,14 +127,14 @@ class Backlog:
             self._progress[key] = row
             self._added()
 
-    def add_journal(self, row: Row) -> None:
+    def add_journal(self, row: Entry) -> None:
         """Queue a journal row (never dropped)."""
         with self.lock:
             self.seq += 1
             self._journal.append((self.seq, row))
             self._added()
 
-    def add_history(self, kind: int, row: Row) -> None:
+    def add_history(self, kind: int, row: Entry) -> None:
         """Queue a history row (the oldest are dropped when over the bound)."""
         with self.lock:
             self.seq += 1

