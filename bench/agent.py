@@ -7,8 +7,10 @@ on Ctrl-C), then prints:
 1. our built-in VM-monitor cycle (``LibvirtClient.domains()`` + ``VmSampler.sample()``, what
    ``monitor_vm`` runs) against OpenNebula's published 0.11 s/VM, a naive per-domain agent,
    ``virsh domstats`` and Debian's ``prometheus-libvirt-exporter`` scraping the same domains;
-2. RSS and CPU of a real ``one-agent`` (default periods) sending to a real ``one-collector``
-   for ``--duration`` seconds, with what its RSS is made of.
+   next to it the client's variants (stats chunks called in parallel: 1, 2, 4, 8; vCPU group
+   on/off) and the baseline of one ``getAllDomainStats`` call, timed in interleaved rounds;
+2. RSS, PSS and CPU of a real ``one-agent`` (default periods) sending to a real
+   ``one-collector`` for ``--duration`` seconds, with what its RSS is made of.
 
 Fillers have no disk and no NIC: the per-domain peer makes no blockStats/interfaceStats calls
 on them, and bulk stats have no block/net groups to fill, so both sides do the same work.
@@ -20,6 +22,7 @@ import argparse
 import dataclasses
 import importlib
 import os
+import random
 import signal
 import sys
 import tempfile
@@ -35,7 +38,9 @@ from bench import agent_proc as proc
 from bench.agent_peers import Timing
 from onemon.agent.config import Periods, ProbeConfig, SendConfig
 from onemon.agent.probes.libvirt_client import (
+    CHUNK_DOMAINS,
     LIST_ACTIVE,
+    MAX_CHUNKS,
     STATS_ALL,
     STATS_BALLOON,
     STATS_BLOCK,
@@ -44,8 +49,9 @@ from onemon.agent.probes.libvirt_client import (
     STATS_NOWAIT,
     STATS_STATE,
     STATS_VCPU,
+    chunks_for,
 )
-from onemon.agent.probes.libvirt_vms import LibvirtClient, VmSampler
+from onemon.agent.probes.libvirt_vms import Domain, LibvirtClient, VmSampler
 from onemon.collector.config import HostsConfig, HttpConfig
 from tests.e2e.infra import guest, libvirtd, machine_lock
 
@@ -81,6 +87,8 @@ class Results:
 
     domains: int = 0
     ours: Cycle | None = None
+    baseline: Cycle | None = None
+    variants: list[tuple[str, Cycle]] = field(default_factory=list)
     groups: list[tuple[str, float]] = field(default_factory=list)
     naive: Timing | None = None
     virsh: Timing | None = None
@@ -90,7 +98,7 @@ class Results:
     agent_map: list[tuple[str, float]] = field(default_factory=list)
     agent_split: dict[str, float] = field(default_factory=dict)
     libvirtd: proc.Footprint | None = None
-    ladder: list[tuple[str, float]] = field(default_factory=list)
+    ladder: list[proc.Rung] = field(default_factory=list)
     reported_vms: int = 0
     messages: dict[str, int] = field(default_factory=dict)
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
@@ -144,25 +152,83 @@ def start_fillers(conn: Any, count: int, made: list[guest.Guest]) -> None:
 # --- 1. cycle times -------------------------------------------------------------------------------
 
 
-def our_cycle(runs: int, expected: int) -> Cycle:
-    """Time LibvirtClient.domains() + VmSampler.sample(), as monitor_vm runs them."""
-    client = LibvirtClient(URI)
-    sampler = VmSampler()
-    records = 0
+@dataclass(frozen=True)
+class Variant:
+    """One shape of the client: chunking and vCPU group."""
+
+    vcpu: bool = True
+    max_chunks: int = MAX_CHUNKS
+    chunk_domains: int = CHUNK_DOMAINS
+
+    def label(self, n: int) -> str:
+        """``4 chunks`` for n domains."""
+        chunks = chunks_for(n, self.max_chunks, self.chunk_domains)
+        return f"{chunks} chunk{'s' if chunks > 1 else ''}"
+
+
+OURS = Variant()
+"""What the agent runs (LibvirtClient's defaults)."""
+VARIANTS = tuple(
+    Variant(vcpu, chunks, per)
+    for vcpu in (True, False)
+    for chunks, per in ((1, CHUNK_DOMAINS), (2, CHUNK_DOMAINS), (MAX_CHUNKS, CHUNK_DOMAINS), (8, 1))
+)  # fmt: skip
+
+
+class SingleCallClient:
+    """The client before chunking (baseline): every group of every domain in one call."""
+
+    def __init__(self, uri: str) -> None:
+        import libvirt
+
+        self._conn = libvirt.openReadOnly(uri)
+
+    def domains(self) -> list[Domain]:
+        """One getAllDomainStats call, as LibvirtClient.domains() made it."""
+        raw = self._conn.getAllDomainStats(STATS_ALL, LIST_ACTIVE | STATS_NOWAIT)
+        return [Domain(dom.name(), dom.UUIDString(), stats) for dom, stats in raw]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+
+def cycle_variants(runs: int, expected: int) -> tuple[Cycle, dict[Variant, Cycle]]:
+    """Time domains() + VmSampler.sample(), as monitor_vm runs them, for the baseline and each
+    variant: one client (connection) each, all run once per round in a shuffled order, so a
+    change of machine load hits every variant alike. CPU is the whole process's (the chunk
+    threads')."""
+    clients: dict[Variant | None, Any] = {None: SingleCallClient(URI)}
+    for v in VARIANTS:
+        clients[v] = LibvirtClient(URI, vcpu=v.vcpu, max_chunks=v.max_chunks,
+                                   chunk_domains=v.chunk_domains)  # fmt: skip
+    samplers = {key: VmSampler() for key in clients}
+    walls: dict[Variant | None, list[float]] = {key: [] for key in clients}
+    cpus: dict[Variant | None, list[float]] = {key: [] for key in clients}
+    records: dict[Variant | None, int] = {}
+    order = list(clients)
+    shuffle = random.Random(0).shuffle
     try:
-        for _ in range(2):  # connect, first CPU sample
-            records = len(sampler.sample(client.domains()))
-        walls, cpus = [], []
+        for key in order:
+            for _ in range(2):  # connect, first CPU sample
+                samplers[key].sample(clients[key].domains())
         for _ in range(runs):
-            wall, cpu = time.perf_counter(), time.thread_time()
-            records = len(sampler.sample(client.domains()))
-            cpus.append(time.thread_time() - cpu)
-            walls.append(time.perf_counter() - wall)
+            shuffle(order)
+            for key in order:
+                wall, cpu = time.perf_counter(), time.process_time()
+                records[key] = len(samplers[key].sample(clients[key].domains()))
+                cpus[key].append(time.process_time() - cpu)
+                walls[key].append(time.perf_counter() - wall)
     finally:
-        client.close()
-    if records != expected:
-        print(f"  WARNING: our cycle returned {records} records for {expected} domains")
-    return Cycle(Timing.of(walls), Timing.of(cpus), records)
+        for client in clients.values():
+            client.close()
+    for key, got in records.items():
+        if got != expected:
+            print(f"  WARNING: {key or 'baseline'} returned {got} records for {expected} domains")
+    cycles = {key: Cycle(Timing.of(walls[key]), Timing.of(cpus[key]), records[key])
+              for key in clients}  # fmt: skip
+    baseline = cycles.pop(None)
+    return baseline, {key: cycle for key, cycle in cycles.items() if key is not None}
 
 
 STAT_GROUPS = (
@@ -200,13 +266,27 @@ def group_breakdown(runs: int = 7) -> list[tuple[str, float]]:
 def cycle_times(args: argparse.Namespace, conn: Any, res: Results, work: Path) -> None:
     """Section 1: our cycle, its stats groups, the per-domain peer, virsh, the exporter."""
     n = res.domains
-    print(f"\n== VM-monitor cycle over {n} domains ({args.cycles} timed cycles after warm-up)")
-    res.ours = our_cycle(args.cycles, n)
+    print(f"\n== VM-monitor cycle over {n} domains ({args.cycles} timed cycles after warm-up, "
+          f"{len(VARIANTS) + 1} clients in shuffled rounds)")  # fmt: skip
+    base, variants = cycle_variants(args.cycles, n)
+    res.baseline, res.ours = base, variants[OURS]
+    res.variants = [(f"vCPU {'on' if v.vcpu else 'off'}, {v.label(n)}", c)
+                    for v, c in variants.items()]  # fmt: skip
     w = res.ours.wall
-    print(f"  ours (1 bulk call + sample): best {w.best * 1e3:.1f} ms, median {w.median * 1e3:.1f}"
-          f" ms = {w.median / n * 1e6:.0f} µs/VM; client CPU {res.ours.cpu.median * 1e3:.2f} ms"
-          f"/cycle")  # fmt: skip
-    print(f"  vs OpenNebula 0.11 s/VM: {ONE_SECONDS_PER_VM / (w.median / n):.0f}× faster per VM")
+    print(f"  baseline (1 getAllDomainStats call + sample, the client before): median "
+          f"{base.wall.median * 1e3:.1f} ms = {base.wall.median / n * 1e6:.0f} µs/VM; client CPU "
+          f"{base.cpu.median * 1e3:.2f} ms/cycle")  # fmt: skip
+    print(f"  ours (list + {OURS.label(n)} of domainListGetStats in parallel + sample, vCPU on): "
+          f"best {w.best * 1e3:.1f} ms, median {w.median * 1e3:.1f} ms = "
+          f"{w.median / n * 1e6:.0f} µs/VM; client CPU {res.ours.cpu.median * 1e3:.2f} ms/cycle; "
+          f"{_vs(w.median, base.wall.median)} than the baseline")  # fmt: skip
+    print(f"  vs OpenNebula 0.11 s/VM: {ONE_SECONDS_PER_VM / (w.median / n):.0f}× faster per VM"
+          f" (goal ≥ {GOAL_SPEEDUP:.0f}×)")  # fmt: skip
+    print("  variants, median wall ms (client CPU ms): "
+          + "; ".join(f"{label} {c.wall.median * 1e3:.1f} ({c.cpu.median * 1e3:.2f})"
+                      for label, c in res.variants))  # fmt: skip
+    best_label, best = min(res.variants, key=lambda lc: lc[1].wall.median)
+    print(f"  fastest here: {best_label} ({best.wall.median * 1e3:.1f} ms)")
     res.groups = group_breakdown()
     print("  one getAllDomainStats call per stats group (median): "
           + ", ".join(f"{g} {s * 1e3:.1f} ms" for g, s in res.groups))  # fmt: skip
@@ -332,7 +412,8 @@ def footprint(args: argparse.Namespace, res: Results, work: Path) -> None:
         coll.stop()
     for fp in prints:
         print(f"  {fp.name:13} RSS start {fp.rss_start():.1f} / end {fp.rss_end():.1f} / max "
-              f"{fp.rss_max():.1f} MiB; CPU {fp.cpu_percent():.3f} % of a core "
+              f"{fp.rss_max():.1f} MiB; PSS end {fp.pss_end():.1f} / max {fp.pss_max():.1f} MiB; "
+              f"CPU {fp.cpu_percent():.3f} % of a core "
               f"(+children {fp.cpu_percent(True):.3f} %) over {fp.window_seconds():.0f} s; "
               f"CPU before window {fp.startup_cpu():.2f} s")  # fmt: skip
     print(f"  collector got fresh MONITOR data for {res.reported_vms}/{len(ids)} VMs in the "
@@ -342,8 +423,8 @@ def footprint(args: argparse.Namespace, res: Results, work: Path) -> None:
     print("  agent RSS by mapping (MiB): "
           + ", ".join(f"{name} {mib:.1f}" for name, mib in res.agent_map))  # fmt: skip
     res.ladder = proc.import_ladder(REPO)
-    print("  RSS of a fresh interpreter after cumulative imports (MiB): "
-          + "; ".join(f"{label} {mib:.1f}" for label, mib in res.ladder))  # fmt: skip
+    print("  RSS / PSS of a fresh interpreter after cumulative imports (MiB): "
+          + "; ".join(f"{r.label} {r.rss:.1f} / {r.pss:.1f}" for r in res.ladder))  # fmt: skip
 
 
 # --- summary --------------------------------------------------------------------------------------
@@ -363,6 +444,14 @@ def summary(res: Results) -> None:
              _ok(speedup >= GOAL_SPEEDUP)),
             ("our client CPU per cycle", f"{res.ours.cpu.median * 1e3:.2f} ms", "", ""),
         ]  # fmt: skip
+        if res.baseline is not None:
+            base = res.baseline.wall.median
+            rows.append(("baseline: 1 getAllDomainStats call", f"{base * 1e3:.1f} ms",
+                         _vs(w, base), ""))  # fmt: skip
+        if res.variants:
+            label, fastest = min(res.variants, key=lambda lc: lc[1].wall.median)
+            rows.append((f"fastest variant: {label}", f"{fastest.wall.median * 1e3:.1f} ms",
+                         _vs(w, fastest.wall.median), ""))  # fmt: skip
         ours = res.ours.wall.median
         ex = res.exporter
         peer_rows = [
@@ -385,6 +474,7 @@ def summary(res: Results) -> None:
         rows.append((f"{fp.name} RSS max", f"{fp.rss_max():.1f} MiB",
                      f"≤ {GOAL_RSS_MIB:.0f} MB" if is_agent else "",
                      _ok(rss_ok) if is_agent else ""))  # fmt: skip
+        rows.append((f"{fp.name} PSS max", f"{fp.pss_max():.1f} MiB", "", ""))
         cpu = fp.cpu_percent()
         rows.append((f"{fp.name} CPU ({fp.window_seconds():.0f} s window)", f"{cpu:.3f} %",
                      f"≤ {GOAL_CPU_PERCENT} %" if is_agent else "",

@@ -1,7 +1,9 @@
-"""Process footprint helpers for ``bench.agent``: RSS and CPU from /proc, RSS by mapping.
+"""Process footprint helpers for ``bench.agent``: RSS, PSS and CPU from /proc, RSS by mapping.
 
-All figures come from the kernel (``/proc/<pid>/status``, ``stat``, ``smaps``), so they mean
-the same for our Python daemons and for a Go peer.
+All figures come from the kernel (``/proc/<pid>/status``, ``stat``, ``smaps``,
+``smaps_rollup``), so they mean the same for our Python daemons and for a Go peer. PSS charges
+each shared page to its sharers in proportion: libvirt.so, libc, the interpreter's own file pages
+are shared with libvirtd and other Python processes, so PSS is the fairer per-process figure.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ def rss_bytes(pid: int) -> int:
     raise ValueError(f"no VmRSS for pid {pid} (a zombie?)")
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size (``Pss`` of ``/proc/<pid>/smaps_rollup``), in bytes."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"no Pss for pid {pid} (a zombie?)")
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """(utime+stime, cutime+cstime) of pid in seconds: its own CPU and its reaped children's."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -44,6 +54,7 @@ class Sample:
     rss: int
     cpu: float
     children_cpu: float
+    pss: int = 0
 
 
 @dataclass
@@ -58,7 +69,7 @@ class Footprint:
     def read(self) -> Sample:
         """Take (and keep) one reading."""
         own, children = cpu_seconds(self.pid)
-        sample = Sample(time.monotonic(), rss_bytes(self.pid), own, children)
+        sample = Sample(time.monotonic(), rss_bytes(self.pid), own, children, pss_bytes(self.pid))
         self.samples.append(sample)
         return sample
 
@@ -83,6 +94,14 @@ class Footprint:
     def rss_max(self) -> float:
         """Largest RSS seen (whole life, startup included), MiB."""
         return max(s.rss for s in self.samples) / MIB
+
+    def pss_end(self) -> float:
+        """PSS at the last reading, MiB."""
+        return self.samples[-1].pss / MIB
+
+    def pss_max(self) -> float:
+        """Largest PSS seen (whole life, startup included), MiB."""
+        return max(s.pss for s in self.samples) / MIB
 
     def cpu_percent(self, children: bool = False) -> float:
         """CPU over the window as percent of one core (own, or own + reaped children)."""
@@ -123,11 +142,19 @@ def rss_by_mapping(pid: int, top: int = 8) -> list[tuple[str, float]]:
 
 
 def rss_split(pid: int) -> dict[str, float]:
-    """RssAnon / RssFile / RssShmem of pid, MiB (anon = heaps; file = mapped code, shareable)."""
+    """RssAnon / RssFile / RssShmem, then Pss / Pss_Anon / Pss_File of pid, MiB.
+
+    Anon is heaps and stacks; file is mapped code and data, shareable (PSS divides it by its
+    number of sharers).
+    """
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key = line.split(":", 1)[0]
         if key in ("RssAnon", "RssFile", "RssShmem"):
+            out[key] = int(line.split()[1]) / 1024
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        key = line.split(":", 1)[0]
+        if key in ("Pss", "Pss_Anon", "Pss_File"):
             out[key] = int(line.split()[1]) / 1024
     return out
 
@@ -147,34 +174,67 @@ IMPORT_LADDER: tuple[tuple[str, str], ...] = (
     ("bare python", "pass"),
     ("+ asyncio (imports ssl: libssl+libcrypto)", "import asyncio"),
     ("+ logging, sqlite3, concurrent.futures", "import logging, sqlite3, concurrent.futures"),
-    ("+ psutil", "import psutil"),
     ("+ libvirt (binding + libvirt.so)", "import libvirt"),
     ("+ cbor2", "import cbor2"),
-    ("+ cryptography (wire: RSA legacy)", "import onemon.wire.rsa"),
-    ("+ onemon.agent.daemon (all agent code)", "import onemon.agent.daemon"),
+    ("+ onemon.agent.cli (all agent code)", "import onemon.agent.cli"),
     ("+ open libvirt ro connection", "libvirt.openReadOnly('qemu:///system').getAllDomainStats()"),
+    ("+ cryptography (only with a legacy RSA key)",
+     "import cryptography.hazmat.primitives.serialization, "
+     "cryptography.hazmat.primitives.asymmetric.rsa"),
+)  # fmt: skip
+"""Cumulative steps: what each import adds to a fresh interpreter's RSS (psutil is not a step:
+no agent code imports it)."""
+
+ALONE: tuple[tuple[str, str], ...] = (
+    ("ssl alone", "import ssl"),
+    ("asyncio without ssl", "import sys; sys.modules['ssl'] = None; import asyncio"),
 )
-"""Cumulative steps: what each import adds to a fresh interpreter's RSS."""
+"""Single steps from a bare interpreter, to tell what asyncio's ssl import costs."""
 
 
-def import_ladder(repo: Path) -> list[tuple[str, float]]:
-    """RSS (MiB) of a fresh interpreter after each cumulative step of ``IMPORT_LADDER``."""
-    out: list[tuple[str, float]] = []
+@dataclass(frozen=True)
+class Rung:
+    """RSS and PSS (MiB) of a fresh interpreter after some imports."""
+
+    label: str
+    rss: float
+    pss: float
+
+
+_REPORT = """
+def _kib(path, key):
+    for line in open(path):
+        if line.startswith(key + ':'):
+            return line.split()[1]
+print(_kib('/proc/self/status', 'VmRSS'), _kib('/proc/self/smaps_rollup', 'Pss'))
+"""
+
+
+def _measure(repo: Path, label: str, code: str) -> Rung:
+    proc = subprocess.run(
+        [sys.executable, "-c", code + "\n" + _REPORT],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        timeout=60,
+        check=False,
+    )
+    if proc.returncode != 0:
+        return Rung(f"{label} (failed: {proc.stderr.strip().splitlines()[-1:]})", 0.0, 0.0)
+    rss, pss = proc.stdout.split()
+    return Rung(label, int(rss) / 1024, int(pss) / 1024)
+
+
+def import_ladder(repo: Path) -> list[Rung]:
+    """RSS/PSS of a fresh interpreter after each cumulative step of ``IMPORT_LADDER``, then
+    the ``ALONE`` single steps."""
+    out: list[Rung] = []
     code: list[str] = []
-    report = "print(next(ln for ln in open('/proc/self/status') if ln[:6] == 'VmRSS:').split()[1])"
     for label, statement in IMPORT_LADDER:
         code.append(statement)
-        proc = subprocess.run(
-            [sys.executable, "-c", "\n".join([*code, report])],
-            capture_output=True,
-            text=True,
-            cwd=repo,
-            env={**os.environ, "PYTHONPATH": str(repo)},
-            timeout=60,
-            check=False,
-        )
-        if proc.returncode != 0:
-            out.append((f"{label} (failed: {proc.stderr.strip().splitlines()[-1:]})", 0.0))
+        out.append(_measure(repo, label, "\n".join(code)))
+        if "failed" in out[-1].label:
             break
-        out.append((label, int(proc.stdout.strip()) / 1024))
+    out += [_measure(repo, label, statement) for label, statement in ALONE]
     return out

@@ -17,7 +17,8 @@ PACKAGES="python3 python3-venv python3-dev gcc libvirt-dev pkg-config
 libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu libvirt-daemon-driver-lxc
 qemu-system-x86 lxc busybox-static cpio
 prometheus nftables iptables socat iproute2
-openssh-server openssh-client rsync postgresql"
+openssh-server openssh-client rsync postgresql
+rpm rpmlint lintian systemd systemd-container"
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv="$repo/.venv"

@@ -15,13 +15,14 @@ import math
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, Final
-
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from typing import TYPE_CHECKING, Any, Final
 
 from onemon.wire import rsa, template
 from onemon.wire.errors import TemplateError, WireError
 from onemon.wire.model import Message, MessageType, Status, Template, values
+
+if TYPE_CHECKING:  # cryptography is loaded only when a key is (onemon.wire.rsa)
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 MAX_FRAME_SIZE: Final = 4 * 1024 * 1024
 """Default bound on a frame's bytes and, separately, on its inflated payload."""

@@ -6,19 +6,22 @@ its users meet: PKCS#1 and PKCS#8 PEM, the OpenSSH private key format modern ``s
 writes (which onemonitord cannot read), PKCS#1 / SubjectPublicKeyInfo PEM and ``ssh-rsa`` lines
 for public keys, and PEM text whose line breaks were turned into spaces (how the agent receives
 ``NETWORK/PUBKEY``). Only APIs present in cryptography 38 (Debian 12) are used.
+
+``cryptography`` (about 8 MiB of RSS: its Rust extension and OpenSSL bindings) is imported by
+the functions that need it, never at module import: an agent or collector without an RSA key
+configured never loads it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Final
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING, Final
 
 from onemon.wire.errors import WireError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 PADDING_OVERHEAD: Final = 11
 """Bytes PKCS#1 v1.5 padding takes from each block."""
@@ -37,6 +40,10 @@ class KeyFileError(ValueError):
 
 def load_private_key(data: bytes | str, password: bytes | None = None) -> rsa.RSAPrivateKey:
     """Load an RSA private key from PKCS#1, PKCS#8 or OpenSSH PEM text."""
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415  (lazy, see above)
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
     raw = data.encode() if isinstance(data, str) else data
     label, pem = _first_block(raw, _PRIVATE_LABELS, "private")
     key: object
@@ -54,6 +61,10 @@ def load_private_key(data: bytes | str, password: bytes | None = None) -> rsa.RS
 
 def load_public_key(data: bytes | str) -> rsa.RSAPublicKey:
     """Load an RSA public key from PKCS#1 or SubjectPublicKeyInfo PEM, or an ``ssh-rsa`` line."""
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415  (lazy, see above)
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
     raw = data.encode() if isinstance(data, str) else data
     if b"-----BEGIN " not in raw:
         return _load_ssh_public_key(raw)
@@ -86,6 +97,8 @@ def key_bytes(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> int:
 
 def encrypt(key: rsa.RSAPublicKey, plaintext: bytes) -> bytes:
     """Encrypt as the OpenNebula agent: ``key_bytes - 11`` byte blocks, PKCS#1 v1.5 each."""
+    from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
+
     step = key_bytes(key) - PADDING_OVERHEAD
     scheme = padding.PKCS1v15()
     return b"".join(
@@ -102,6 +115,8 @@ def decrypt(key: rsa.RSAPrivateKey, ciphertext: bytes) -> bytes:
     not a ciphertext for this key: PKCS#1 v1.5 "implicit rejection" returns random bytes of a
     random length instead of an error.
     """
+    from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
+
     size = key_bytes(key)
     if len(ciphertext) % size:
         raise WireError("bad_key", f"{len(ciphertext)} bytes is not a whole number of blocks")
@@ -159,6 +174,10 @@ def _rewrap(block: re.Match[bytes]) -> bytes:
 
 def _load_ssh_public_key(raw: bytes) -> rsa.RSAPublicKey:
     """Load the first ``ssh-…`` line of OpenSSH public key text."""
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
     line = _SSH_PUBLIC.search(raw)
     if line is None:
         raise KeyFileError("no PEM public key and no 'ssh-rsa …' line found")

@@ -1,8 +1,9 @@
-"""KVM VMs through libvirt: one bulk stats call per cycle, OpenNebula's keys, states and wilds.
+"""KVM VMs through libvirt: bulk stats per cycle, OpenNebula's keys, states and wilds.
 
 ``LibvirtClient`` (``libvirt_client``) is the only code that touches the untyped binding; it
-returns typed ``Domain`` records and everything here works on those, so tests can feed recorded
-bulk stats. Only *active* domains are listed, as OpenNebula's ``virsh list``: a shut-off
+lists the domains once and fetches their stats in a few parallel bulk calls (never one call per
+domain), returns typed ``Domain`` records and everything here works on those, so tests can feed
+recorded bulk stats. Only *active* domains are listed, as OpenNebula's ``virsh list``: a shut-off
 ``one-<id>`` domain is missing, which the state tracker turns into POWEROFF after its grace.
 
 When libvirt cannot be reached, ``HypervisorUnreachable`` is raised: callers must then report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -243,20 +244,63 @@ class FakeDom:
 
 
 class FakeConn:
-    """A connection whose bulk call fails as scripted, recording the flags it got."""
+    """A connection whose calls fail as scripted, recording what they got.
 
-    def __init__(self, fail: list[FakeError | None], alive: bool = True) -> None:
-        self.fail, self.alive, self.closed = fail, alive, False
-        self.calls: list[tuple[int, int]] = []
+    ``fail`` scripts the stats calls in turn (state-only and chunk calls alike); ``fail_on``
+    fails any chunk holding that domain, whatever thread runs it; ``gone`` domains are skipped
+    as libvirtd skips a domain that vanished after the listing.
+    """
+
+    def __init__(
+        self,
+        fail: list[FakeError | None] | None = None,
+        alive: bool = True,
+        count: int = 1,
+        fail_on: dict[str, FakeError] | None = None,
+        barrier: threading.Barrier | None = None,
+    ) -> None:
+        self.fail, self.alive, self.closed = list(fail or []), alive, False
+        self.fail_on = fail_on or {}
+        self.barrier = barrier
+        self.doms = [FakeDom(f"one-{i}", f"u{i}") for i in range(count)]
+        self.gone: set[str] = set()
+        self.calls: list[tuple[str, int, int]] = []
+        self.chunks: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def _next_failure(self, names: list[str]) -> FakeError | None:
+        with self._lock:
+            err = self.fail.pop(0) if self.fail else None
+        for name in names:
+            err = err or self.fail_on.get(name)
+        if err is not None and err.code in (38, 39):
+            self.alive = False
+        return err
 
     def getAllDomainStats(self, groups: int, flags: int) -> list[Any]:
-        self.calls.append((groups, flags))
-        err = self.fail.pop(0) if self.fail else None
+        self.calls.append(("all", groups, flags))
+        err = self._next_failure([])
         if err is not None:
-            if err.code in (38, 39):
-                self.alive = False
             raise err
-        return [(FakeDom("one-9", "u9"), {"state.state": 1, "state.reason": 1})]
+        return [(dom, {"state.state": 1, "state.reason": 1}) for dom in self.doms]
+
+    def listAllDomains(self, flags: int) -> list[FakeDom]:
+        self.calls.append(("list", 0, flags))
+        return list(self.doms)
+
+    def domainListGetStats(self, doms: list[FakeDom], groups: int, flags: int) -> list[Any]:
+        names = [d.name() for d in doms]
+        with self._lock:
+            self.calls.append(("chunk", groups, flags))
+            self.chunks.append(names)
+        if self.barrier is not None:
+            self.barrier.wait()  # every chunk must be in flight at once to get past this
+        err = self._next_failure(names)
+        if err is not None:
+            raise err
+        return [
+            (d, {"state.state": 1, "state.reason": 1}) for d in doms if d.name() not in self.gone
+        ]
 
     def isAlive(self) -> int:
         return int(self.alive)
@@ -271,9 +315,9 @@ def test_reconnects_after_daemon_restart() -> None:
     conns = [first, second]
     client = LibvirtClient("qemu:///system", opener=lambda _uri: conns.pop(0))
     domains = client.domains()
-    assert [d.name for d in domains] == ["one-9"]
+    assert [d.name for d in domains] == ["one-0"]
     assert first.closed
-    assert len(second.calls) == 1
+    assert [c[0] for c in second.calls] == ["list", "chunk"]
 
 
 def test_down_after_reconnect_is_unreachable() -> None:
@@ -304,10 +348,120 @@ def test_flags_and_nowait_fallback() -> None:
     client.domains()
     client.domains(state_only=True)
     assert conn.calls == [
-        (lv.STATS_ALL, lv.LIST_ACTIVE | lv.STATS_NOWAIT),
-        (lv.STATS_ALL, lv.LIST_ACTIVE),
-        (lv.STATS_STATE, lv.LIST_ACTIVE),
+        ("list", 0, lv.LIST_ACTIVE),
+        ("chunk", lv.STATS_ALL, lv.LIST_ACTIVE | lv.STATS_NOWAIT),
+        ("chunk", lv.STATS_ALL, lv.LIST_ACTIVE),
+        ("all", lv.STATS_STATE, lv.LIST_ACTIVE),
     ]
+
+
+def test_nowait_fallback_on_the_state_call() -> None:
+    conn = FakeConn([FakeError(8)])
+    client = LibvirtClient("qemu:///system", opener=lambda _uri: conn)
+    assert len(client.domains(state_only=True)) == 1
+    assert conn.calls == [
+        ("all", lv.STATS_STATE, lv.LIST_ACTIVE | lv.STATS_NOWAIT),
+        ("all", lv.STATS_STATE, lv.LIST_ACTIVE),
+    ]
+
+
+def test_vcpu_group_is_optional() -> None:
+    conn = FakeConn()
+    LibvirtClient("qemu:///system", opener=lambda _uri: conn).domains()
+    LibvirtClient("qemu:///system", opener=lambda _uri: conn, vcpu=False).domains()
+    groups = [g for kind, g, _ in conn.calls if kind == "chunk"]
+    assert groups == [lv.STATS_ALL, lv.STATS_ALL & ~lv.STATS_VCPU]
+    assert lv.STATS_ALL & lv.STATS_VCPU
+
+
+@pytest.mark.parametrize(
+    ("count", "chunks"), [(0, 1), (1, 1), (8, 1), (9, 2), (16, 2), (17, 3), (30, 4), (500, 4)]
+)
+def test_chunk_count(count: int, chunks: int) -> None:
+    assert lv.chunks_for(count) == chunks
+
+
+def test_slices_are_contiguous_and_balanced() -> None:
+    items = list(range(30))
+    parts = lv.slices(items, 4)
+    assert [len(p) for p in parts] == [8, 8, 7, 7]
+    assert [x for p in parts for x in p] == items
+    assert lv.slices(items[:3], 1) == [items[:3]]
+
+
+def test_chunks_run_in_parallel_and_keep_the_listing_order() -> None:
+    conn = FakeConn(count=30, barrier=threading.Barrier(4, timeout=10))
+    client = LibvirtClient("qemu:///system", opener=lambda _uri: conn)
+    domains = client.domains()
+    assert [d.name for d in domains] == [f"one-{i}" for i in range(30)]
+    assert sorted(len(c) for c in conn.chunks) == [7, 7, 8, 8]
+    assert [c[0] for c in conn.calls].count("list") == 1
+    client.close()
+    conn.barrier = None
+    assert len(client.domains()) == 30  # a closed client starts its threads again
+
+
+def test_vanished_domain_is_absent_not_an_error() -> None:
+    conn = FakeConn(count=20)
+    conn.gone = {"one-3", "one-17"}
+    domains = LibvirtClient("qemu:///system", opener=lambda _uri: conn).domains()
+    assert len(domains) == 18
+    assert {"one-3", "one-17"}.isdisjoint(d.name for d in domains)
+
+
+def test_one_chunk_unreachable_makes_the_whole_cycle_unreachable() -> None:
+    down = FakeError(38, 7)
+    conns = [FakeConn(count=30, fail_on={"one-29": down}) for _ in range(2)]
+    client = LibvirtClient("qemu:///system", opener=lambda _uri: conns.pop(0))
+    with pytest.raises(HypervisorUnreachable):
+        client.domains()
+    assert not conns  # reconnected once, then gave up
+
+
+def test_unreachable_wins_over_a_chunk_error() -> None:
+    fail_on = {"one-0": FakeError(3), "one-29": FakeError(1, 13)}  # per-call error; VIR_FROM_REMOTE
+    conns = [FakeConn(count=30, fail_on=fail_on) for _ in range(2)]
+    client = LibvirtClient("qemu:///system", opener=lambda _uri: conns.pop(0))
+    with pytest.raises(HypervisorUnreachable):
+        client.domains()
+
+
+def test_a_chunk_error_fails_the_cycle_without_reconnecting() -> None:
+    conn = FakeConn(count=30, fail_on={"one-12": FakeError(3)})
+    client = LibvirtClient("qemu:///system", opener=lambda _uri: conn)
+    with pytest.raises(HypervisorError) as info:
+        client.domains()
+    assert not isinstance(info.value, HypervisorUnreachable)
+    assert not conn.closed
+    assert len(conn.chunks) == 4  # every chunk ran to its end before the cycle failed
+
+
+def test_parallel_chunks_on_one_real_connection() -> None:
+    """The binding on the test:/// driver, three chunks from three threads on one connection."""
+    client = LibvirtClient(NODE_URI, chunk_domains=1)
+    for _ in range(20):
+        names = [d.name for d in client.domains()]
+        assert sorted(names) == ['legacy "web"', "one-1", "one-2"]
+    client.close()
+
+
+def test_domain_vanished_after_the_listing_on_the_test_driver() -> None:
+    conn = libvirt.open(NODE_URI)  # read-write: the test driver keeps state per connection
+    conn.lookupByName("one-2").undefine()  # still running, now transient: destroy removes it
+
+    class Proxy:
+        """The connection, destroying one-2 right after listing it."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(conn, name)
+
+        def listAllDomains(self, flags: int) -> Any:
+            doms = conn.listAllDomains(flags)
+            conn.lookupByName("one-2").destroy()
+            return doms
+
+    client = LibvirtClient(NODE_URI, opener=lambda _uri: Proxy(), chunk_domains=1)
+    assert sorted(d.name for d in client.domains()) == ['legacy "web"', "one-1"]
 
 
 # --- figures from recorded bulk stats ---------------------------------------------------------
