@@ -13,11 +13,17 @@ from typing import Any
 from aiohttp import web
 
 from onemon.collector.admin import HostAdmin, load_or_create_token
-from onemon.collector.config import CollectorConfig
+from onemon.collector.config import CollectorConfig, HostEntry
 from onemon.collector.events import EventBus
 from onemon.collector.http import Api
 from onemon.collector.ingest import Ingest, IngestPolicy
-from onemon.collector.listeners import ListenerLimits, TcpServer, UdpReceiver, bind_tcp, bind_udp
+from onemon.collector.listeners import (
+    ListenerLimits,
+    TcpServer,
+    UdpReceiver,
+    bind_pair,
+    bind_tcp,
+)
 from onemon.collector.metrics.health import Health
 from onemon.collector.metrics.render import MetricsCache, Renderer
 from onemon.collector.ordering import Progress
@@ -99,9 +105,7 @@ class Collector:
             self.ingest.ordering.restore(
                 row.host_id, row.msg_type, Progress(row.boot_id, row.seq, row.window)
             )
-        for entry in config.hosts.register:
-            if entry.id not in self.state.hosts:
-                self.writer.put_host(self.state.add_host(entry.id, entry.name, entry.im_mad))
+        self.register_hosts(config.hosts.register)
         log.info("state restored: %d hosts, %d VMs", len(self.state.hosts), len(self.state.vms))
         await self._bind()
         await self._serve_http()
@@ -112,6 +116,15 @@ class Collector:
         ]
         await self.render()
 
+    def register_hosts(self, entries: tuple[HostEntry, ...]) -> int:
+        """Register the configured hosts not known yet; returns how many were added."""
+        added = 0
+        for entry in entries:
+            if entry.id not in self.state.hosts:
+                self.writer.put_host(self.state.add_host(entry.id, entry.name, entry.im_mad))
+                added += 1
+        return added
+
     async def _bind(self) -> None:
         listen = self.config.listen
         assert self.ingest is not None
@@ -119,14 +132,13 @@ class Collector:
         limits = ListenerLimits(
             listen.max_connections, listen.read_timeout, listen.idle_timeout, listen.rcvbuf_bytes
         )
-        udp_sock = bind_udp(listen.address, listen.port, listen.rcvbuf_bytes)
+        udp_sock, tcp_sock = bind_pair(listen.address, listen.port, listen.rcvbuf_bytes)
         self.udp_port = udp_sock.getsockname()[1]
+        self.tcp_port = tcp_sock.getsockname()[1]
         ingest = self.ingest
         self._udp, _ = await loop.create_datagram_endpoint(
             lambda: UdpReceiver(ingest), sock=udp_sock
         )
-        tcp_sock = bind_tcp(listen.address, listen.port or self.udp_port)
-        self.tcp_port = tcp_sock.getsockname()[1]
         self._tcp_server = TcpServer(
             ingest, self.writer.persisted, lambda: self.writer.backlog_full, limits
         )

@@ -48,14 +48,29 @@ def install_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def serve(config: CollectorConfig) -> None:
-    """Run until SIGTERM or SIGINT."""
+def reload(collector: Collector, path: Path | None) -> None:
+    """SIGHUP: apply what can change live (log level, hosts to register); say what cannot."""
+    try:
+        new = load_config(path).config
+    except ConfigError as exc:
+        log.error("reload refused, keeping the running configuration: %s", exc)
+        return
+    logging.getLogger().setLevel(new.log_level)
+    added = collector.register_hosts(new.hosts.register)
+    if new.listen != collector.config.listen or new.store != collector.config.store:
+        log.warning("listen/store changes take effect at the next restart")
+    log.info("configuration reloaded (%d host(s) registered)", added)
+
+
+async def serve(config: CollectorConfig, path: Path | None = None) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads what can change live."""
     collector = Collector(config)
     await collector.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload, collector, path)
     notify("READY=1")
     await stop.wait()
     notify("STOPPING=1")
@@ -83,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("%s", warning)
     install_uvloop()
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, args.config or (DEFAULT_PATH if DEFAULT_PATH.exists() else None)))
     except (KeyFileError, RsaKeyFileError, OSError) as exc:
         print(f"one-collector: {exc}", file=sys.stderr)
         return 1

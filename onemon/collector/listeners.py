@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -60,6 +61,19 @@ def bind_tcp(address: str, port: int) -> socket.socket:
     sock.listen(1024)
     sock.setblocking(False)
     return sock
+
+
+def bind_pair(address: str, port: int, rcvbuf: int) -> tuple[socket.socket, socket.socket]:
+    """UDP and TCP sockets on the same port; with port 0, one free for both (retried)."""
+    for _ in range(20):
+        udp = bind_udp(address, port, rcvbuf)
+        try:
+            return udp, bind_tcp(address, udp.getsockname()[1])
+        except OSError as exc:
+            udp.close()
+            if port or exc.errno != errno.EADDRINUSE:
+                raise
+    raise OSError(errno.EADDRINUSE, "no port free for both UDP and TCP")
 
 
 class UdpReceiver(asyncio.DatagramProtocol):

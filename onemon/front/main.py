@@ -47,6 +47,9 @@ async def serve(config: FrontConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(  # SIGHUP must not kill the daemon (systemctl reload)
+        signal.SIGHUP, log.info, "SIGHUP: nothing to reload live; restart to apply changes"
+    )
     notify("READY=1")
     try:
         await stop.wait()

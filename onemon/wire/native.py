@@ -201,9 +201,12 @@ def _loads_exact(data: bytes, what: str) -> Any:
     except RecursionError:
         raise WireError("bad_payload", f"{what} nested too deeply") from None
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
-        if "depth" in str(exc):
+        text = str(exc)
+        if "depth" in text:
             raise WireError("bad_payload", f"{what} nested too deeply") from None
-        raise WireError("malformed", f"{what}: {str(exc)[:80]}") from None
+        if "excessive" in text or "premature" in text:  # cbor2 5.4: a length beyond the data
+            raise WireError("truncated", f"{what}: {text[:80]}") from None
+        raise WireError("malformed", f"{what}: {text[:80]}") from None
     if stream.tell() != len(data):
         raise WireError("trailing_bytes", f"{len(data) - stream.tell()} after {what}")
     return value

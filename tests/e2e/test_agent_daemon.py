@@ -62,7 +62,7 @@ def agent_factory(
 
 def count(collector: stack.CollectorProcess, mtype: str) -> int:
     messages = collector.get("/api/v1/health")["messages"]
-    return int(messages.get(f"{mtype}/native/udp", 0))
+    return sum(int(messages.get(f"{mtype}/native/{t}", 0)) for t in ("udp", "tcp"))
 
 
 def test_sigusr1_reruns_the_system_group_at_once(

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Literal
@@ -31,6 +30,10 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 SPOOL_FILE: Final = "spool.sqlite"
+ACKED_TYPES: Final = TCP_TYPES | {MessageType.SYSTEM_HOST}
+"""Native wire: VM states and the host's system report go over TCP, acknowledged and spooled.
+SYSTEM_HOST is the only message that makes a host MONITORED: over UDP, an agent started before
+its collector would leave the host in INIT for a whole system period (600 s)."""
 MAX_SEQ: Final = 2**63 - 1
 """Datagram parts are sized with the largest seq, so the real (smaller) one always fits."""
 _FLUSH_POLL: Final = 0.1
@@ -175,7 +178,7 @@ class Sender:
         if self._legacy is not None:
             await self._legacy.send(message)
             return
-        if message.type in TCP_TYPES:
+        if message.type in ACKED_TYPES:
             self._spool_message(message)
             return
         data = self._encode(message, self._seqs.peek(message.type))
@@ -183,7 +186,8 @@ class Sender:
             self._seqs.next(message.type)
             await self._datagram(data, message.type)
             return
-        parts = split(message, partial(self._encode, seq=MAX_SEQ), self._budget)
+        assert self._key is not None and self._boot is not None
+        parts = split(message, native.DatagramSizer(self._key, self._boot.raw), self._budget)
         for part in parts.datagrams:
             await self._datagram(self._encode(part, self._seqs.next(part.type)), part.type)
         for part in parts.oversize:
