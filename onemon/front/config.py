@@ -59,9 +59,9 @@ class UsersConfig:
 
     url: str = "sqlite:////var/lib/onemon/front.db"
     """Its own SQLite file by default; may be the collector's PostgreSQL/MySQL (``front_*``)."""
-    one_auth: Path = Path("/var/lib/one/.one/one_auth")
+    one_auth: Path = Path("/var/lib/onemon/one_auth")
     """Where oneadmin's generated password is written at first start (``oneadmin:<password>``)."""
-    service_user: str = "oneadmin"
+    service_user: str = "onemon"
     """Owner of ``one_auth`` when the front runs as root."""
     session_seconds: float = 900.0
     """How long a checked session is remembered (SESSION_EXPIRATION_TIME)."""

@@ -111,14 +111,14 @@ def test_units_are_notify_services_with_least_privilege(unit: Path) -> None:
     assert "~@privileged" in " ".join(settings["SystemCallFilter"])
 
 
-def test_agent_reloads_on_sighup_and_collector_refuses_reload() -> None:
+def test_every_daemon_reloads_on_sighup() -> None:
     agent = unit_settings(PACKAGING / "systemd" / "one-agent.service")
     assert agent["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert agent["ExecStart"] == ["/usr/bin/one-agent -c /etc/one/one-agent.toml"]
     assert agent["LoadCredential"] == ["cluster.key:/etc/one/onemon/cluster.key"]
-    # one-collector ends on SIGHUP until it handles it: no reload rather than a stop.
-    collector = unit_settings(PACKAGING / "systemd" / "one-collector.service")
-    assert "ExecReload" not in collector
+    for name in ("one-collector", "one-front"):
+        unit = unit_settings(PACKAGING / "systemd" / f"{name}.service")
+        assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"], name
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
