@@ -42,8 +42,10 @@ class FleetCollector:
         store_url: str | None = None,
         extra: dict[str, dict[str, Any]] | None = None,
         keyed: set[int] | None = None,
+        more_hosts: tuple[tuple[int, str], ...] = (),
     ) -> None:
-        """``keyed``: host indexes given a key file (default: every native host if per-host)."""
+        """``keyed``: host indexes given a key file (default: every native host if per-host);
+        ``more_hosts``: (id, name) of hosts registered besides the fleet's (real agents)."""
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.cpu = cpu
@@ -80,6 +82,8 @@ class FleetCollector:
             f'[[hosts.register]]\nid = {spec.host_id(i)}\nname = "node{spec.host_id(i):05d}"'
             for i in range(spec.hosts)
         )
+        lines.extend(f'[[hosts.register]]\nid = {i}\nname = "{name}"' for i, name in more_hosts)
+        self.cluster_key = key
         self.config = directory / "collector.toml"
         self.config.write_text("\n".join(lines) + "\n")
         self.log_path = directory / "collector.log"

@@ -115,7 +115,7 @@ class Generator:
     def __init__(
         self, keys: FuzzKeys, seed: int, tcp_share: float = 0.05, known_bugs: bool = True
     ) -> None:
-        """``known_bugs=False`` avoids the input shapes of the bugs reported (see ``KNOWN_BUGS``)."""
+        """``known_bugs=False`` avoids the input shapes of reported bugs (``KNOWN_BUGS``)."""
         self.keys = keys
         self.known_bugs = known_bugs
         self.rng = random.Random(seed)
@@ -296,7 +296,9 @@ class Generator:
         mtype = rng.choice(list(T)).name
         host = self.host()
         if rng.random() < 0.5:
-            payload = base64.b64encode(zlib.compress(self.odd_template().encode("utf-8", "replace")))
+            payload = base64.b64encode(
+                zlib.compress(self.odd_template().encode("utf-8", "replace"))
+            )
         else:
             payload = base64.b64encode(self.odd_zlib())
         line = f"{mtype} {rng.choice(['SUCCESS', 'FAILURE'])} {host} {int(time.time())} "

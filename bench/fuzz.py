@@ -29,9 +29,9 @@ from pathlib import Path
 
 from bench.collector_ingest import HealthApi
 from bench.fleet_collector import FleetCollector
+from bench.fleet_fuzz import FuzzKeys, Generator, Input
 from bench.fleet_hosts import CLUSTER_SECRET, FleetSpec
 from bench.fleet_measure import Progress, socket_drops
-from bench.fleet_fuzz import FuzzKeys, Generator, Input
 from onemon.wire.keys import CLUSTER_KEY_ID, Key
 
 HOSTS = 8
@@ -100,12 +100,11 @@ def fuzz_collector(directory: Path, cpu: int | None = None) -> tuple[FleetCollec
 
 def _stream(port: int, data: bytes) -> None:
     """One TCP connection: send everything, close our side, read until the collector closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        with contextlib.suppress(OSError):
-            sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)
-            while sock.recv(65536):
-                pass
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 30) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(65536):
+            pass
 
 
 def _counted(health: HealthApi, port: int) -> tuple[int, dict[str, int], int]:
@@ -239,7 +238,9 @@ def describe(report: FuzzReport) -> list[str]:
         f"{'every input counted' if report.counted == report.expected else f'{report.expected - report.counted:+,} NOT counted'}"  # noqa: E501
         f"  {verdict}",
         "  rejected by reason: "
-        + ", ".join(f"{k} {v:,}" for k, v in sorted(report.rejected.items(), key=lambda kv: -kv[1])),
+        + ", ".join(
+            f"{k} {v:,}" for k, v in sorted(report.rejected.items(), key=lambda kv: -kv[1])
+        ),
         "  inputs by kind: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report.labels.items())),
     ]
     if report.crash_file:
@@ -249,8 +250,11 @@ def describe(report: FuzzReport) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Start a collector, fuzz it, print the figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench.fuzz", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.fuzz",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--inputs", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--tcp-share", type=float, default=0.05)

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bench.fleet_fuzz import Generator, native_units
 from bench.fleet_hosts import FleetSpec
 from bench.fuzz import fuzz_keys
-from bench.fleet_fuzz import Generator, native_units
 from onemon.collector.events import EventBus
 from onemon.collector.ingest import Ingest
 from onemon.collector.metrics.health import Health
@@ -206,9 +206,7 @@ def test_the_socket_fuzzers_inputs_are_counted_once_each_in_process() -> None:
     st.lists(st.binary(max_size=300), max_size=6),
     st.lists(st.integers(1, 64), min_size=1, max_size=20),
 )
-def test_frames_come_out_whole_whatever_the_chunking(
-    frames: list[bytes], cuts: list[int]
-) -> None:
+def test_frames_come_out_whole_whatever_the_chunking(frames: list[bytes], cuts: list[int]) -> None:
     stream = b"".join(frame(f) for f in frames)
     reader = FrameReader()
     out: list[bytes] = []

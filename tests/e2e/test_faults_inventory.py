@@ -41,7 +41,7 @@ TOKEN = uuid.uuid4().hex[:10]
 def hostile(canary: str) -> list[str]:
     """Strings that run ``touch <canary>`` wherever a shell evaluates them."""
     return [
-        f'q"uote\'s $(touch {canary})',
+        f"q\"uote's $(touch {canary})",
         f"back`touch {canary}`tick",
         f"semi; touch {canary}; #",
         f"pipe | touch {canary} && touch {canary}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 from bench.fleet_collector import FleetCollector
@@ -25,7 +26,9 @@ SPEC = FleetSpec(hosts=100, vms=400, legacy_share=0.0, scale=10, churn=20, tcp_c
 
 def monitoring(collector: FleetCollector, host_id: int) -> set[float]:
     """Timestamps of a host's history samples, as the API serves them."""
-    return {row["timestamp"] for row in collector.get(f"/api/v1/hosts/{host_id}/monitoring?since=0")}
+    return {
+        row["timestamp"] for row in collector.get(f"/api/v1/hosts/{host_id}/monitoring?since=0")
+    }
 
 
 def is_subsequence(needle: list[str], haystack: list[str]) -> bool:
@@ -100,5 +103,5 @@ def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
             if not is_subsequence(states, journal[vm])}  # fmt: skip
     assert not lost, f"acknowledged changes missing from the journal: {list(lost.items())[:5]}"
     doubled = [vm for vm, reports in journal.items()
-               if any(a == b for a, b in zip(reports, reports[1:], strict=False))]  # fmt: skip
+               if any(a == b for a, b in pairwise(reports))]  # fmt: skip
     assert not doubled, f"a state applied twice in a row: {doubled[:5]}"

@@ -8,6 +8,7 @@ changing VM states over acknowledged TCP while the server is stopped and started
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -82,10 +83,8 @@ class Postgres:
 
     def destroy(self) -> None:
         """Stop and delete."""
-        try:
+        with contextlib.suppress(RuntimeError):
             self.stop()
-        except RuntimeError:
-            pass
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -184,7 +183,9 @@ def test_store_outage_receiving_continues_backlog_bounded_writes_catch_up(
         reader.close()
     for vm, states in sent.items():
         rest = iter(journal[vm])
-        assert all(s in rest for s in states), f"VM {vm}: acknowledged {states}, journal {journal[vm]}"
+        assert all(s in rest for s in states), (
+            f"VM {vm}: acknowledged {states}, journal {journal[vm]}"
+        )
     assert all(vms[vm] == state for vm, state in truth.items())
     outage_start = time.time() - (time.monotonic() - stopped)
     during = [ts for samples in history.values() for ts, _ in samples

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from bench.fleet_collector import FleetCollector
+from bench.fleet_fuzz import FuzzKeys
 from bench.fleet_hosts import CLUSTER_SECRET
 from bench.fuzz import describe, fuzz_collector, run
-from bench.fleet_fuzz import FuzzKeys
 from onemon.collector.store import StoreReader
 from onemon.wire import legacy, native
 from onemon.wire.keys import CLUSTER_KEY_ID, Key
