@@ -35,6 +35,8 @@ from onemon.agent.probes.lxc_vms import vm_states as lxc_states
 from onemon.agent.probes.roots import Roots
 from onemon.agent.scheduler import Group
 from onemon.agent.tracker import SeenVm, StateTracker
+from onemon.wire import legacy
+from onemon.wire.errors import WireError
 from onemon.wire.model import Message, MessageType, Status, Template
 
 log = logging.getLogger("onemon.agent.groups")
@@ -262,6 +264,11 @@ class ProbeGroups:
         parsed = to_template(result, group_path)
         if not parsed.ok:
             return self._failure(mtype, parsed.error)
+        if mtype is MessageType.MONITOR_VM:
+            try:  # probes print OpenNebula's VM=[…, MONITOR="<base64 template>"]
+                legacy.decode_monitors(parsed.template)
+            except WireError as exc:
+                return self._failure(mtype, f"Error executing {group_path}: {exc}")
         payload = _merge(builtin, parsed.template)
         if not payload and not always:
             return None

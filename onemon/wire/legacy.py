@@ -92,7 +92,7 @@ def to_message(frame: LegacyFrame, max_size: int = MAX_FRAME_SIZE) -> Message:
         return Message(mtype, status, frame.oid, timestamp)
     payload = template.parse(text, max_size)
     if mtype is MessageType.MONITOR_VM:
-        _decode_monitors(payload, max_size)
+        decode_monitors(payload, max_size)
     return Message(mtype, status, frame.oid, timestamp, payload)
 
 
@@ -225,7 +225,7 @@ def _is_text(data: bytes) -> bool:
 # --------------------------------------------------------------------------- nested MONITOR
 
 
-def _decode_monitors(payload: Template, max_size: int) -> None:
+def decode_monitors(payload: Template, max_size: int = MAX_FRAME_SIZE) -> None:
     """Replace each ``VM`` vector's base64 ``MONITOR`` text by the Template it encodes."""
     for vm in values(payload, "VM"):
         if isinstance(vm, dict) and isinstance(vm.get("MONITOR"), str):
