@@ -18,6 +18,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,68 +234,127 @@ class Scraper:
 
 
 @dataclass
+class _Pending:
+    """A sample being polled."""
+
+    kind: str
+    path: str
+    expected: Any
+    sent_at: float
+    next_poll: float
+    pause: float = 0.002
+
+
+class _Worker(threading.Thread):
+    """Polls its samples, each on its own back-off, over one keep-alive connection."""
+
+    def __init__(self, poller: LatencyPoller, index: int) -> None:
+        super().__init__(daemon=True, name=f"latency-{index}")
+        self.poller = poller
+        self.inbox: deque[_Pending] = deque()
+        self.pending: list[_Pending] = []
+
+    def load(self) -> int:
+        """Samples this worker holds."""
+        return len(self.inbox) + len(self.pending)
+
+    def run(self) -> None:
+        """Poll until told to stop."""
+        poller = self.poller
+        api = Api(poller.port, timeout=30)
+        try:
+            while not poller.stopping.is_set():
+                while self.inbox:
+                    self.pending.append(self.inbox.popleft())
+                if not self.pending:
+                    time.sleep(0.002)
+                    continue
+                now = time.monotonic()
+                due = [p for p in self.pending if p.next_poll <= now]
+                if not due:
+                    time.sleep(max(0.0, min(p.next_poll for p in self.pending) - now))
+                    continue
+                for item in due:
+                    self._poll(api, item)
+        finally:
+            api.close()
+
+    def _poll(self, api: Api, item: _Pending) -> None:
+        poller = self.poller
+        try:
+            found = api.json(item.path)
+        except (OSError, ValueError):
+            found = None
+        now = time.monotonic()
+        with poller.lock:
+            poller.polls += 1
+        if found is not None and _visible(item.kind, found, item.expected):
+            with poller.lock:
+                poller.results[item.kind].append(now - item.sent_at)
+            self.pending.remove(item)
+        elif now - item.sent_at > poller.timeout:
+            with poller.lock:
+                poller.missed[item.kind] += 1
+            self.pending.remove(item)
+        else:
+            item.pause = min(item.pause * 1.5, 0.05)
+            item.next_poll = now + item.pause
+
+
+@dataclass
 class LatencyPoller:
-    """Times send→visible for the sender's samples by polling the JSON API."""
+    """Times send→visible for the sender's samples by polling the JSON API.
+
+    A dispatcher takes every sample off the queue as it comes (so none waits there, which
+    would add to its latency) and hands it to a worker with room; when every worker is full
+    the sample is skipped and counted, never delayed.
+    """
 
     port: int
     events: Any
     workers: int = 4
+    capacity: int = 16
+    """Samples one worker polls at a time."""
     timeout: float = 10.0
     results: dict[str, list[float]] = field(default_factory=lambda: {"host": [], "vm": []})
     missed: dict[str, int] = field(default_factory=lambda: {"host": 0, "vm": 0})
+    skipped: dict[str, int] = field(default_factory=lambda: {"host": 0, "vm": 0})
     polls: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _workers: list[_Worker] = field(default_factory=list)
 
     def start(self) -> LatencyPoller:
-        """Start the workers."""
-        for n in range(self.workers):
-            thread = threading.Thread(target=self._run, daemon=True, name=f"latency-{n}")
-            thread.start()
-            self._threads.append(thread)
+        """Start the dispatcher and the workers."""
+        self._workers = [_Worker(self, n) for n in range(self.workers)]
+        for worker in self._workers:
+            worker.start()
+        dispatcher = threading.Thread(target=self._dispatch, daemon=True, name="latency-dispatch")
+        dispatcher.start()
+        self._threads = [dispatcher, *self._workers]
         return self
 
-    def _run(self) -> None:
-        api = Api(self.port, timeout=10)
-        while not self._stop.is_set():
+    def _dispatch(self) -> None:
+        while not self.stopping.is_set():
             try:
-                event = self.events.get(timeout=0.2)
+                kind, ident, expected, sent_at = self.events.get(timeout=0.2)
             except queue.Empty:
                 continue
             except (EOFError, OSError):
                 return
-            self._measure(api, event)
-        api.close()
-
-    def _measure(self, api: Api, event: tuple[Any, ...]) -> None:
-        kind, ident, expected, sent_at = event
-        path = f"/api/v1/hosts/{ident}" if kind == "host" else f"/api/v1/vms/{ident}"
-        pause = 0.002
-        while True:
-            try:
-                found = api.json(path)
-            except (OSError, ValueError):
-                found = None
-            now = time.monotonic()
-            with self._lock:
-                self.polls += 1
-            if found is not None and _visible(kind, found, expected):
-                with self._lock:
-                    self.results[kind].append(now - sent_at)
-                return
-            if now - sent_at > self.timeout or self._stop.is_set():
-                with self._lock:
-                    self.missed[kind] += 1
-                return
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.02)
+            path = f"/api/v1/hosts/{ident}" if kind == "host" else f"/api/v1/vms/{ident}"
+            worker = min(self._workers, key=_Worker.load)
+            if worker.load() >= self.capacity:
+                self.skipped[kind] += 1
+                continue
+            worker.inbox.append(_Pending(kind, path, expected, sent_at, time.monotonic()))
 
     def stop(self) -> None:
-        """Stop the workers (samples still queued are dropped)."""
-        self._stop.set()
+        """Stop polling (samples still pending are dropped)."""
+        self.stopping.set()
         for thread in self._threads:
-            thread.join(15)
+            thread.join(35)
 
 
 def _visible(kind: str, found: dict[str, Any], expected: Any) -> bool:
@@ -324,6 +384,30 @@ class Progress:
             sys.stdout.write("\r" + " " * self._width + "\r")
             sys.stdout.flush()
             self._width = 0
+
+
+def rendered_at(port: int) -> float:
+    """``onemon_render_timestamp_seconds`` of the cached /metrics body (0 when absent)."""
+    import zlib
+
+    api = Api(port, timeout=120)
+    try:
+        status, body = api.get("/metrics", {"Accept-Encoding": "gzip"})
+    finally:
+        api.close()
+    if status != 200:
+        return 0.0
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or plain zlib
+    tail = b""
+    for start in range(0, len(body), 1 << 20):
+        text = tail + inflater.decompress(body[start : start + (1 << 20)])
+        at = text.find(b"\nonemon_render_timestamp_seconds ")
+        if at >= 0:
+            line = text[at + 1 :].split(b"\n", 1)[0]
+            if b"\n" in text[at + 1 :]:
+                return float(line.split()[1])
+        tail = text[-200:]
+    return 0.0
 
 
 def api_round_trip(port: int, path: str, count: int = 50) -> list[float]:

@@ -83,7 +83,7 @@ class TcpPool(threading.Thread):
         self.links = [Link(i) for i in range(links)]
         self.counters = counters
         self.inbox: queue.SimpleQueue[tuple[int, Frame] | None] = queue.SimpleQueue()
-        self.latency: dict[str, list[float]] = {"churn": [], "sync": [], "warm": []}
+        self.latency: dict[str, list[float]] = {"churn": [], "sync": [], "warm": [], "system": []}
         self.acks: Counter[str] = Counter()
         self.acked: list[tuple[int, int, tuple[tuple[int, str], ...]]] | None = (
             [] if record else None
@@ -328,7 +328,15 @@ class Simulator:
     # --- sending ----------------------------------------------------------------------------
 
     def send_udp(self, host: SimHost, mtype: MessageType, markers: bool) -> None:
-        """One report as datagrams (a latency marker for marker hosts' MONITOR_HOST)."""
+        """One report as datagrams (a latency marker for marker hosts' MONITOR_HOST); a native
+        host's SYSTEM_HOST goes over acknowledged TCP, as the agent sends it."""
+        if mtype is T.SYSTEM_HOST and not host.legacy:
+            link = host.index % len(self.pool.links)
+            for data in host.datagrams(mtype):
+                item = Frame(host.index, host.seqs[mtype] - 1, frame(data), "system", ())
+                self.pool.put(link, item)
+            self.sent["SYSTEM_HOST/native-tcp"] += 1
+            return
         if markers and host.marker and mtype is T.MONITOR_HOST:
             mark = MARK_BASE + self.marks
             self.marks += 1

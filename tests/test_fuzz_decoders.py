@@ -243,16 +243,9 @@ def test_any_bytes_are_framed_or_refused_with_too_large(data: bytes) -> None:
         assert sum(4 + len(f) for f in frames) + reader.pending == len(data)
 
 
-# --- bugs found by the socket fuzzer (reported; strict xfail keeps them visible) ---------------
+# --- bugs found by the socket fuzzer, fixed: these keep them fixed ----------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="onemon/collector/ordering.py:57 shifts the 64-bit window by the whole seq jump "
-    "(`current.window << shift`): a signed envelope whose seq jumps by 2^40 raises MemoryError "
-    "(the listener counts internal_error and the message is lost); a jump of 2^31 allocates "
-    "256 MB. Fix: if shift >= WINDOW the window is just 1.",
-)
 def test_a_seq_jump_is_recorded_without_allocating_the_jump() -> None:
     ordering = Ordering()
     assert ordering.check(1, MessageType.BEACON_HOST, BOOT, 5) is Verdict.APPLY

@@ -27,8 +27,9 @@ from onemon.collector.listeners import (
 from onemon.collector.metrics.health import Health
 from onemon.collector.metrics.render import MetricsCache, Renderer
 from onemon.collector.ordering import Progress
+from onemon.collector.sharding import Coordinator, Parts, ShardedHostAdmin
 from onemon.collector.state import CloudState, StatePolicy
-from onemon.collector.store import StoreReader, StoreWriter
+from onemon.collector.store import Snapshot, StoreReader, StoreWriter
 from onemon.wire.keys import Key, KeyRing, load_key_file
 from onemon.wire.rsa import load_private_key_file
 
@@ -68,8 +69,13 @@ class Collector:
                 host_interval=config.hosts.monitoring_interval,
             )
         )
-        self.writer = StoreWriter(config.store)
+        sharding = config.sharding
+        self.writer = StoreWriter(
+            config.store, session_timeout=sharding.lease if sharding.enabled else 0.0
+        )
         self.reader: StoreReader | None = None
+        self.shards: Coordinator | None = None
+        """Sharding (docs/sharding.md): the shards this collector leads; None when off."""
         self.metrics = MetricsCache(Renderer(self.health))
         self.ingest: Ingest | None = None
         self._udp: asyncio.DatagramTransport | None = None
@@ -88,7 +94,10 @@ class Collector:
         config = self.config
         await asyncio.to_thread(self.writer.start)
         self.reader = StoreReader.from_config(config.store)
-        snapshot = await asyncio.to_thread(self.reader.load)
+        if config.sharding.enabled:  # shards are read back as they are taken
+            snapshot = Snapshot()
+        else:
+            snapshot = await asyncio.to_thread(self.reader.load)
         self.state.load(snapshot.hosts, snapshot.vms)
         private_key = None
         if config.listen.legacy_private_key is not None:
@@ -105,7 +114,14 @@ class Collector:
             self.ingest.ordering.restore(
                 row.host_id, row.msg_type, Progress(row.boot_id, row.seq, row.window)
             )
-        self.register_hosts(config.hosts.register)
+        if config.sharding.enabled:
+            parts = Parts(
+                self.state, self.ingest, self.writer, self.reader, self.health, self.register_hosts
+            )
+            self.shards = Coordinator(config, parts)
+            await self.shards.start()
+        else:
+            self.register_hosts(config.hosts.register)
         log.info("state restored: %d hosts, %d VMs", len(self.state.hosts), len(self.state.vms))
         await self._bind()
         await self._serve_http()
@@ -120,6 +136,8 @@ class Collector:
         """Register the configured hosts not known yet; returns how many were added."""
         added = 0
         for entry in entries:
+            if self.shards is not None and not self.shards.leads(entry.id):
+                continue  # registered by its shard's leader
             if entry.id not in self.state.hosts:
                 self.writer.put_host(self.state.add_host(entry.id, entry.name, entry.im_mad))
                 added += 1
@@ -150,6 +168,10 @@ class Collector:
         assert self.reader is not None
         assert self.ingest is not None
         admin = HostAdmin(self.state, self.writer, self.ingest, self.bus)
+        if self.shards is not None:
+            admin = ShardedHostAdmin(
+                self.state, self.writer, self.ingest, self.bus, self.shards, self.reader.host_names
+            )
         token = load_or_create_token(http.admin_token_file)
         api = Api(self.state, self.metrics, self.reader, self.health_json, admin, token)
         self._http = web.AppRunner(api.app(), access_log=None)
@@ -160,7 +182,9 @@ class Collector:
         log.info("metrics and API on http://%s:%d/", http.address, self.http_port)
 
     async def stop(self) -> None:
-        """Stop listening, then flush the store."""
+        """Stop listening, then flush the store (and give up the shards led)."""
+        if self.shards is not None:
+            self.shards.stopping()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -173,6 +197,8 @@ class Collector:
         if self._http is not None:
             await self._http.cleanup()
         await self.writer.aclose()
+        if self.shards is not None:
+            await self.shards.close()
         if self.reader is not None:
             self.reader.close()
         self._render_pool.shutdown(wait=True)
@@ -204,6 +230,7 @@ class Collector:
             "loop_lag_seconds": health.loop_lag_seconds,
             "render_seconds": health.render_seconds,
             "tcp_connections": self._tcp_server.connections if self._tcp_server else 0,
+            **({"sharding": self.shards.describe()} if self.shards is not None else {}),
         }
 
     def _refresh_health(self) -> None:

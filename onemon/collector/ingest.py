@@ -66,6 +66,18 @@ class Persistence(Protocol):
         """Record a stream's ordering progress."""
 
 
+class Router(Protocol):
+    """Sharding's hook (``collector/sharding``): is a host's shard applied here, else what now."""
+
+    def leads(self, host_id: int) -> bool:
+        """True when this collector applies ``host_id``'s messages."""
+
+    def elsewhere(
+        self, host_id: int, seq: int | None, data: bytes, transport: str, fmt: str
+    ) -> Ack | None:
+        """Redirect (the ack to answer a native TCP frame) or relay a message led elsewhere."""
+
+
 @dataclass
 class IngestPolicy:
     """The configuration the pipeline needs."""
@@ -116,6 +128,8 @@ class Ingest:
         self.ordering = Ordering()
         self.legacy_ordering = LegacyOrdering()
         self.clock = clock
+        self.router: Router | None = None
+        """Set when sharding: checked after authentication, before ordering and apply."""
         self._log = RateLimitedLog()
         bus.subscribe(self._on_event)
 
@@ -148,6 +162,9 @@ class Ingest:
             seq = native.peek_seq(data) if transport == "tcp" else None
             return None if seq is None else Ack(seq, exc.reason)
         msg = env.message
+        router = self.router
+        if router is not None and not router.leads(msg.host_id):
+            return router.elsewhere(msg.host_id, env.seq, data, transport, "native")
         verdict = self.ordering.check(msg.host_id, msg.type, env.boot_id, env.seq)
         if verdict is Verdict.DUPLICATE:
             self._reject("duplicate", f"host {msg.host_id} seq {env.seq}")
@@ -176,6 +193,10 @@ class Ingest:
         if msg.host_id < 0:
             self._reject("unknown_host", "front-end message (oid -1) not handled yet")
             return
+        router = self.router
+        if router is not None and not router.leads(msg.host_id):
+            router.elsewhere(msg.host_id, None, data, transport, "legacy")
+            return
         if not self.legacy_ordering.accept(msg.host_id, msg.type, msg.timestamp):
             self._reject("out_of_order", f"host {msg.host_id} {msg.type.name}")
             return
@@ -196,19 +217,24 @@ class Ingest:
 
     def persist(self, outcome: Outcome) -> None:
         """Hand what changed to the store and the event subscribers."""
-        state = self.state
+        state, store = self.state, self.store
         for host_id in outcome.hosts:
             host = state.hosts.get(host_id)
             if host is not None:
-                self.store.put_host(host)
-        for vm_id in outcome.vms:
-            vm = state.vms.get(vm_id)
-            if vm is not None:
-                self.store.put_vm(vm)
+                store.put_host(host)
+        vms = state.vms
+        if outcome.vms:  # MONITOR_VM: a row per VM, so the method is looked up once
+            put_vm = store.put_vm
+            for vm_id in outcome.vms:
+                vm = vms.get(vm_id)
+                if vm is not None:
+                    put_vm(vm)
         for host_id, ts in outcome.host_history:
-            self.store.add_host_monitoring(host_id, ts, state.hosts[host_id].capacity)
-        for vm_id, ts in outcome.vm_history:
-            self.store.add_vm_monitoring(vm_id, ts, state.vms[vm_id].monitoring)
+            store.add_host_monitoring(host_id, ts, state.hosts[host_id].capacity)
+        if outcome.vm_history:
+            add_sample = store.add_vm_monitoring
+            for vm_id, ts in outcome.vm_history:
+                add_sample(vm_id, ts, vms[vm_id].monitoring)
         for event in outcome.events:
             if isinstance(event, VmStateChanged):
                 self.store.add_state_change(

@@ -9,6 +9,7 @@ from onemon.wire.model import MessageType
 
 WINDOW = 64
 """How far behind the highest seq a datagram may arrive and still be accepted once."""
+MASK = (1 << WINDOW) - 1
 
 _STRICT_TYPES = frozenset({MessageType.STATE_VM})
 
@@ -54,7 +55,7 @@ class Ordering:
             return Verdict.APPLY
         if seq > current.seq:
             shift = seq - current.seq
-            current.window = ((current.window << shift) | 1) & ((1 << WINDOW) - 1)
+            current.window = 1 if shift >= WINDOW else ((current.window << shift) | 1) & MASK
             current.seq = seq
             return Verdict.APPLY
         if mtype in _STRICT_TYPES:

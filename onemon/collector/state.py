@@ -212,24 +212,34 @@ class CloudState:
         merged: dict[int, Template] = {}
         deploy: dict[int, str] = {}
         for entry in values(payload, "VM"):
-            vm_id = _int(entry, "ID", -1)
-            monitor = entry.get("MONITOR") if isinstance(entry, dict) else None
+            if not isinstance(entry, dict):
+                continue
+            vm_id = entry.get("ID", -1)
+            if type(vm_id) is not int:
+                vm_id = _int(entry, "ID", -1)
+            monitor = entry.get("MONITOR")
             if vm_id < 0 or not isinstance(monitor, dict):
                 continue
-            merged.setdefault(vm_id, {}).update(monitor)
-            if entry.get("DEPLOY_ID"):
-                deploy[vm_id] = str(entry["DEPLOY_ID"])
+            previous = merged.get(vm_id)  # a VM listed twice: its MONITORs merged, in order
+            merged[vm_id] = monitor if previous is None else {**previous, **monitor}
+            deploy_id = entry.get("DEPLOY_ID")
+            if deploy_id:
+                deploy[vm_id] = deploy_id if type(deploy_id) is str else str(deploy_id)
+        vms_get = self.vms.get
+        changed, history = out.vms, out.vm_history
         for vm_id, monitor in merged.items():
-            vm = self._vm_for(host, vm_id, now, out)
-            if vm is None:
-                continue
-            vm.monitoring = {**vm.monitoring, **monitor}
-            vm.deploy_id = deploy.get(vm_id, vm.deploy_id)
+            vm = vms_get(vm_id)
+            if vm is None or vm.host_id != host.id:
+                vm = self._vm_for(host, vm_id, now, out)
+                if vm is None:
+                    continue
+            vm.monitoring = {**vm.monitoring, **monitor}  # a new object: see StoreWriter
+            if deploy:
+                vm.deploy_id = deploy.get(vm_id, vm.deploy_id)
             vm.last_poll = now
-            out.vms.add(vm_id)
-            out.vm_history.append((vm_id, now))
-            libvirt_state = monitor.get("STATE")
-            if vm.report is VmReport.UNKNOWN and _is_running_state(libvirt_state):
+            changed.add(vm_id)
+            history.append((vm_id, now))
+            if vm.report is VmReport.UNKNOWN and _is_running_state(monitor.get("STATE")):
                 self._set_vm_report(vm, VmReport.RUNNING, now, "monitor_vm", out)
 
     def _apply_state_vm(self, host: Host, payload: Template, now: float, out: Outcome) -> None:
@@ -332,24 +342,44 @@ def _int(entry: Any, key: str, default: int) -> int:
 
 
 def _is_running_state(value: Any) -> bool:
+    if value is None:
+        return False
     try:
         return int(value) in LIBVIRT_RUNNING_STATES
     except (TypeError, ValueError):
         return False
 
 
+_EXACT = 2**53
+"""Integers a float holds exactly: ``int(float(n))`` is ``n`` itself up to here."""
+
+
+def _whole(value: Any) -> int:
+    """``int(_num(value, 0))``, without the float round trip for a plain integer."""
+    if type(value) is int and -_EXACT <= value <= _EXACT:
+        return value
+    return int(_num(value, 0))
+
+
+def _node_id(vec: Any) -> int:
+    """``_int(vec, "NODE_ID", 0)``."""
+    node_id = vec.get("NODE_ID", 0) if isinstance(vec, dict) else 0
+    return node_id if type(node_id) is int else _int(vec, "NODE_ID", 0)
+
+
 def _numa_usage(payload: Template) -> list[dict[str, Any]]:
     """Group HUGEPAGE and MEMORY_NODE vectors by NODE_ID (§2.2)."""
     nodes: dict[int, dict[str, Any]] = {}
     for vec in values(payload, "MEMORY_NODE"):
-        node = nodes.setdefault(_int(vec, "NODE_ID", 0), {"HUGEPAGE": []})
-        node["MEMORY"] = {
-            "FREE": int(_num(vec.get("FREE"), 0)),
-            "USED": int(_num(vec.get("USED"), 0)),
-        }
+        node_id = _node_id(vec)
+        node = nodes.get(node_id)
+        if node is None:
+            node = nodes[node_id] = {"HUGEPAGE": []}
+        node["MEMORY"] = {"FREE": _whole(vec.get("FREE")), "USED": _whole(vec.get("USED"))}
     for vec in values(payload, "HUGEPAGE"):
-        node = nodes.setdefault(_int(vec, "NODE_ID", 0), {"HUGEPAGE": []})
-        node["HUGEPAGE"].append(
-            {"SIZE": int(_num(vec.get("SIZE"), 0)), "FREE": int(_num(vec.get("FREE"), 0))}
-        )
+        node_id = _node_id(vec)
+        node = nodes.get(node_id)
+        if node is None:
+            node = nodes[node_id] = {"HUGEPAGE": []}
+        node["HUGEPAGE"].append({"SIZE": _whole(vec.get("SIZE")), "FREE": _whole(vec.get("FREE"))})
     return [{"NODE_ID": node_id, **nodes[node_id]} for node_id in sorted(nodes)]

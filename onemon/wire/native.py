@@ -13,15 +13,15 @@ Ordering and duplicate detection use (boot_id, seq), never the timestamp.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import inspect
 import io
-import math
 import re
 import uuid
 import zlib
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import cbor2
 
@@ -58,6 +58,30 @@ if "max_depth" in _decoder_params:  # cbor2 >= 5.7; older versions fall back to 
 _TYPES: Final = {int(t): t for t in MessageType}
 _UUID_TEXT: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _STATUSES: Final = {int(s): s for s in Status}
+_EMPTY_MAP: Final = b"\xa0"
+_MAX_HOST_ID: Final = 2**31
+_MAX_SEQ: Final = 2**63
+_MAX_TIMESTAMP: Final = 2**40
+
+
+class _UuidText(str):
+    """A UUID (CBOR tag 37) decoded straight to its text; a distinct type, so that a UUID used
+    as a map key is still refused as an attribute name (the walk turns values into plain str)."""
+
+    __slots__ = ()
+
+
+def _uuid_text(value: Any, immutable: bool = False) -> _UuidText:
+    """Tag 37's content as ``str(uuid.UUID(bytes=value))`` gives it, without the UUID object."""
+    if type(value) is not bytes or len(value) != 16:
+        raise ValueError("error decoding UUID")
+    h = value.hex()
+    return _UuidText(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+
+
+_BODY_OPTIONS: dict[str, Any] = dict(_DECODE_OPTIONS)
+if "semantic_decoders" in _decoder_params:  # cbor2 >= 6: no uuid.UUID built to become text
+    _BODY_OPTIONS["semantic_decoders"] = {37: _uuid_text}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,27 +138,26 @@ def seal(message: Message, key: Key, boot_id: bytes, seq: int, flags: int, body:
 
 def decode(data: bytes, keys: KeyRing, max_size: int = MAX_TCP_MESSAGE) -> Envelope:
     """Authenticate and decode one envelope; any defect raises :class:`WireError`."""
-    fields = _read_envelope(data, max_size)
-    key_id, host_id, boot_id, seq, type_code, status_code, timestamp, flags, body, tag = fields
+    key_id, host_id, boot_id, seq, type_code, status_code, timestamp, flags, body, tag = (
+        _read_envelope(data, max_size)
+    )
     secret = keys.lookup(key_id, host_id)
     if secret is None:
         raise WireError("bad_key", f"key {key_id!r} not valid for host {host_id}")
-    expected = hmac.digest(secret, memoryview(data)[:-TAG_BYTES], "sha256")
-    if not hmac.compare_digest(expected, tag):
+    if not hmac.compare_digest(_mac(secret, memoryview(data)[:-TAG_BYTES]), tag):
         raise WireError("bad_mac", f"host {host_id}")
     if flags & FLAG_ZLIB:
         body = _inflate(body)
     status = _STATUSES[status_code]
-    content = _loads_exact(body, "body")
+    content = {} if body == _EMPTY_MAP else _loads_exact(body, "body", _BODY_OPTIONS)
     if status is Status.FAILURE:
-        if not isinstance(content, str):
+        if type(content) is not str:  # a UUID (_UuidText) is not error text either
             raise WireError("bad_payload", "FAILURE body must be text")
         message = Message(_TYPES[type_code], status, host_id, timestamp, {}, content)
     else:
-        if not isinstance(content, dict):
+        if type(content) is not dict:
             raise WireError("bad_payload", "payload must be a map")
-        budget = [MAX_ITEMS]
-        payload = _expand_template(content, 1, budget)
+        payload = _expand_template(content, 1, [MAX_ITEMS]) if content else {}
         message = Message(_TYPES[type_code], status, host_id, timestamp, payload)
     return Envelope(message, key_id, boot_id, seq)
 
@@ -149,7 +172,12 @@ def peek_seq(data: bytes) -> int | None:
 
 
 def _read_envelope(data: bytes, max_size: int) -> tuple[Any, ...]:
-    """Structurally decode the envelope and type-check its fields (no authentication)."""
+    """Structurally decode the envelope and type-check its fields (no authentication).
+
+    One ``cbor2.loads``, which ignores bytes after the array: an envelope's tag must be its
+    last 32 bytes, and the MAC covers every byte before them, so an envelope with anything
+    after its array never authenticates (it is refused here as malformed, or as bad_mac).
+    """
     size = len(data)
     if size > max_size:
         raise WireError("too_large", f"{size} bytes > {max_size}")
@@ -162,54 +190,130 @@ def _read_envelope(data: bytes, max_size: int) -> tuple[Any, ...]:
         raise WireError("malformed", "not a native envelope")
     if size < MIN_SIZE:
         raise WireError("truncated", f"{size} bytes")
-    items = _loads_exact(data, "envelope")
-    if not isinstance(items, list) or len(items) != FIELDS:
+    items = _loads(data, "envelope", _DECODE_OPTIONS)
+    if type(items) is not list or len(items) != FIELDS:
         raise WireError("malformed", "envelope is not an 11-item array")
     _, key_id, host_id, boot_id, seq, type_code, status_code, timestamp, flags, body, tag = items
-    if data[-TAG_BYTES - 2 : -TAG_BYTES] != _TAG_HEADER or not isinstance(tag, bytes):
+    if (  # the usual case in one test; the checks below name what is wrong otherwise
+        type(tag) is bytes
+        and data[-TAG_BYTES - 2 : -TAG_BYTES] == _TAG_HEADER
+        and tag == data[-TAG_BYTES:]
+        and type(key_id) is str
+        and 0 < len(key_id) <= MAX_KEY_ID_LENGTH
+        and type(host_id) is int
+        and -1 <= host_id < _MAX_HOST_ID
+        and type(boot_id) is bytes
+        and len(boot_id) == 16
+        and type(seq) is int
+        and 0 <= seq < _MAX_SEQ
+        and type(type_code) is int
+        and type_code in _TYPES
+        and type(status_code) is int
+        and status_code in _STATUSES
+        and (
+            (type(timestamp) is int and 0 <= timestamp < _MAX_TIMESTAMP)
+            or (type(timestamp) is float and 0.0 <= timestamp < _MAX_TIMESTAMP)
+        )
+        and type(flags) is int
+        and not flags & ~KNOWN_FLAGS
+        and type(body) is bytes
+    ):
+        return key_id, host_id, boot_id, seq, type_code, status_code, timestamp, flags, body, tag
+    _refuse_fields(data, items)
+
+
+def _refuse_fields(data: bytes, items: list[Any]) -> NoReturn:
+    """Raise the reason a decoded envelope's fields fail :func:`_read_envelope`'s test."""
+    _, key_id, host_id, boot_id, seq, type_code, status_code, timestamp, flags, body, tag = items
+    if (
+        data[-TAG_BYTES - 2 : -TAG_BYTES] != _TAG_HEADER
+        or not isinstance(tag, bytes)
+        or tag != data[-TAG_BYTES:]
+    ):
+        _loads_exact(data, "envelope")  # bytes after the array: trailing_bytes, as ever
         raise WireError("malformed", "tag is not the last 32 bytes")
     if not isinstance(key_id, str) or not 0 < len(key_id) <= MAX_KEY_ID_LENGTH:
         raise WireError("bad_field", "key_id")
-    if type(host_id) is not int or not -1 <= host_id < 2**31:
+    if type(host_id) is not int or not -1 <= host_id < _MAX_HOST_ID:
         raise WireError("bad_field", "host_id")
     if not isinstance(boot_id, bytes) or len(boot_id) != 16:
         raise WireError("bad_field", "boot_id")
-    if type(seq) is not int or not 0 <= seq < 2**63:
+    if type(seq) is not int or not 0 <= seq < _MAX_SEQ:
         raise WireError("bad_field", "seq")
     if type(type_code) is not int or type_code not in _TYPES:
         raise WireError("bad_type", repr(type_code)[:32])
     if type(status_code) is not int or status_code not in _STATUSES:
         raise WireError("bad_status", repr(status_code)[:32])
-    if type(timestamp) not in (int, float) or not (0 <= timestamp < 2**40):
-        raise WireError("bad_field", "timestamp")
-    if isinstance(timestamp, float) and not math.isfinite(timestamp):
-        raise WireError("bad_field", "timestamp")
+    if type(timestamp) not in (int, float) or not (0 <= timestamp < _MAX_TIMESTAMP):
+        raise WireError("bad_field", "timestamp")  # NaN fails the range test too
     if type(flags) is not int or flags & ~KNOWN_FLAGS:
         raise WireError("bad_field", "flags")
     if not isinstance(body, bytes):
         raise WireError("bad_field", "body")
-    return key_id, host_id, boot_id, seq, type_code, status_code, timestamp, flags, body, tag
+    raise WireError("malformed", "envelope fields")  # a subclass of a field's type: never seen
 
 
-def _loads_exact(data: bytes, what: str) -> Any:
+_PADS: dict[bytes, tuple[Any, Any]] = {}
+"""HMAC-SHA256 inner and outer hash states per secret, the key already absorbed."""
+_IPAD: Final = bytes(b ^ 0x36 for b in range(256))
+_OPAD: Final = bytes(b ^ 0x5C for b in range(256))
+
+
+def _mac(secret: bytes, data: memoryview) -> bytes:
+    """``hmac.digest(secret, data, "sha256")``, without hashing the key's pads every time."""
+    pads = _PADS.get(secret)
+    if pads is None:
+        if len(_PADS) >= 4096:  # keys replaced by reloads: never let the cache grow for ever
+            _PADS.clear()
+        block = (hashlib.sha256(secret).digest() if len(secret) > 64 else secret).ljust(64, b"\0")
+        pads = _PADS[secret] = (
+            hashlib.sha256(block.translate(_IPAD)),
+            hashlib.sha256(block.translate(_OPAD)),
+        )
+    inner = pads[0].copy()
+    inner.update(data)
+    outer = pads[1].copy()
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def _loads(data: bytes, what: str, options: dict[str, Any]) -> Any:
+    """Decode the CBOR item ``data`` starts with (bytes after it are not looked at)."""
+    try:
+        return cbor2.loads(data, **options)
+    except Exception as exc:
+        raise _decode_error(exc, what) from None
+
+
+def _loads_exact(data: bytes, what: str, options: dict[str, Any] = _DECODE_OPTIONS) -> Any:
     """Decode exactly one CBOR item that spans all of ``data``."""
     stream = io.BytesIO(data)
     try:
-        value = cbor2.CBORDecoder(stream, **_DECODE_OPTIONS).decode()
-    except cbor2.CBORDecodeEOF:
-        raise WireError("truncated", what) from None
-    except RecursionError:
-        raise WireError("bad_payload", f"{what} nested too deeply") from None
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
-        text = str(exc)
-        if "depth" in text:
-            raise WireError("bad_payload", f"{what} nested too deeply") from None
-        if "excessive" in text or "premature" in text:  # cbor2 5.4: a length beyond the data
-            raise WireError("truncated", f"{what}: {text[:80]}") from None
-        raise WireError("malformed", f"{what}: {text[:80]}") from None
+        value = cbor2.CBORDecoder(stream, **options).decode()
+    except Exception as exc:
+        raise _decode_error(exc, what) from None
     if stream.tell() != len(data):
         raise WireError("trailing_bytes", f"{len(data) - stream.tell()} after {what}")
     return value
+
+
+_DECODER_ERRORS: Final = (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, MemoryError)
+
+
+def _decode_error(exc: Exception, what: str) -> Exception:
+    """The WireError for a CBOR decoder's exception (anything else is re-raised as it is)."""
+    if isinstance(exc, cbor2.CBORDecodeEOF):
+        return WireError("truncated", what)
+    if isinstance(exc, RecursionError):
+        return WireError("bad_payload", f"{what} nested too deeply")
+    if not isinstance(exc, _DECODER_ERRORS):
+        return exc
+    text = str(exc)
+    if "depth" in text:
+        return WireError("bad_payload", f"{what} nested too deeply")
+    if "excessive" in text or "premature" in text:  # cbor2 5.4: a length beyond the data
+        return WireError("truncated", f"{what}: {text[:80]}")
+    return WireError("malformed", f"{what}: {text[:80]}")
 
 
 def _inflate(body: bytes) -> bytes:
@@ -301,48 +405,71 @@ def _head(major: int, length: int) -> bytes:
 
 
 def _expand_template(coded: dict[Any, Any], depth: int, budget: list[int]) -> Template:
-    """Validate a decoded payload map and restore attribute names (the decoder's hot loop)."""
+    """Validate a decoded payload map and restore attribute names (the decoder's hot loop).
+
+    Values: str and int as they are, finite floats, maps (recursively), non-empty lists of those
+    (no list in a list), UUIDs as their text; anything else is bad_payload. Every check is
+    inline for scalars; only maps and lists cost a call.
+    """
     if depth > MAX_DEPTH:
         raise WireError("bad_payload", "nested too deeply")
-    budget[0] -= len(coded)
-    if budget[0] < 0:
+    left = budget[0] - len(coded)
+    budget[0] = left
+    if left < 0:
         raise WireError("too_large", "too many values")
     names = NAME_OF
     out: Template = {}
     for key, value in coded.items():
-        name = names.get(key) if type(key) is int else key
-        if type(name) is not str or not name or len(name) > 256:
+        if type(key) is int:
+            name = names.get(key)
+            if name is None:
+                raise WireError("bad_payload", f"bad attribute name {str(key)[:40]!r}")
+        elif type(key) is str and 0 < len(key) <= 256:
+            name = key
+        else:
             raise WireError("bad_payload", f"bad attribute name {str(key)[:40]!r}")
         kind = type(value)
-        if kind is int or kind is str:  # the common case, inline
+        if kind is int or kind is str:  # the common case
             out[name] = value
+        elif kind is float:
+            if value - value != 0.0:  # inf - inf and nan - nan are nan
+                raise WireError("bad_payload", "non-finite number")
+            out[name] = value
+        elif kind is dict:
+            out[name] = _expand_template(value, depth + 1, budget)
+        elif kind is list:
+            out[name] = _expand_list(value, depth + 1, budget)
+        elif kind is _UuidText or kind is uuid.UUID:
+            out[name] = str(value)
         else:
-            out[name] = _expand_value(value, depth, budget)
+            raise WireError("bad_payload", f"unsupported value type {kind.__name__}")
     return out
 
 
-def _expand_value(value: Any, depth: int, budget: list[int]) -> Any:
-    kind = type(value)
-    if kind is str or kind is int:
-        return value
-    if kind is float:
-        if not math.isfinite(value):
-            raise WireError("bad_payload", "non-finite number")
-        return value
-    if kind is dict:
-        return _expand_template(value, depth + 1, budget)
-    if kind is uuid.UUID:
-        return str(value)
-    if kind is list:
-        if depth + 1 > MAX_DEPTH or not value:
-            raise WireError("bad_payload", "empty or too deep repeated attribute")
-        budget[0] -= len(value)
-        if budget[0] < 0:
-            raise WireError("too_large", "too many values")
-        items = []
-        for item in value:
-            if type(item) is list:
-                raise WireError("bad_payload", "list inside a list")
-            items.append(_expand_value(item, depth + 1, budget))
-        return items
-    raise WireError("bad_payload", f"unsupported value type {kind.__name__}")
+def _expand_list(value: list[Any], depth: int, budget: list[int]) -> list[Any]:
+    """A repeated attribute: its items at ``depth`` (maps, or scalars as in a map)."""
+    if depth > MAX_DEPTH or not value:
+        raise WireError("bad_payload", "empty or too deep repeated attribute")
+    left = budget[0] - len(value)
+    budget[0] = left
+    if left < 0:
+        raise WireError("too_large", "too many values")
+    items: list[Any] = []
+    append = items.append
+    for item in value:
+        kind = type(item)
+        if kind is dict:
+            append(_expand_template(item, depth + 1, budget))
+        elif kind is int or kind is str:
+            append(item)
+        elif kind is float:
+            if item - item != 0.0:
+                raise WireError("bad_payload", "non-finite number")
+            append(item)
+        elif kind is _UuidText or kind is uuid.UUID:
+            append(str(item))
+        elif kind is list:
+            raise WireError("bad_payload", "list inside a list")
+        else:
+            raise WireError("bad_payload", f"unsupported value type {kind.__name__}")
+    return items

@@ -10,6 +10,7 @@ transitions that happened, none applied twice or replayed out of order.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from tests.e2e.infra import netns
 HOST = 61
 SYNC = 8.0
 VMS = tuple(range(401, 407))
-STEPS = 8
+STEPS = 60 if os.environ.get("ONEMON_FAULTS_LONG") == "1" else 8
 STEP_SECONDS = 1.5
 
 

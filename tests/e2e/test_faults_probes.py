@@ -211,7 +211,7 @@ def test_hostile_probes_were_killed_on_time_with_their_whole_group(observed: Obs
     assert len(lifetimes["hang"]) >= 2, "the hung probe should have run (and ended) repeatedly"
     assert lifetimes["bomb"], "the fork bomb ran and ended"
     assert lifetimes["flood"], "the flood ran and ended"
-    late = TIMEOUT + 2 * 1.0 + 0.6  # timeout, SIGTERM grace, SIGKILL grace, poll resolution
+    late = TIMEOUT + 2 * 1.0 + 1.2  # timeout, SIGTERM grace, SIGKILL grace; slack for a busy CI
     assert max(lifetimes["hang"]) <= late, lifetimes
     assert min(lifetimes["hang"]) >= TIMEOUT - 0.3, lifetimes
     assert max(lifetimes["bomb"]) <= late, lifetimes
@@ -233,7 +233,7 @@ def test_agent_memory_stayed_bounded_despite_gigabytes_of_output(observed: Obser
 def test_other_groups_kept_their_schedule(observed: Observed) -> None:
     assert set(observed.host_states) == {"MONITORED"}
     counts = observed.counts
-    expected = WINDOW - 2  # one per second, less start-up slack
+    expected = WINDOW - 3  # one per second, less slack for a busy machine
     assert counts.get("BEACON_HOST", 0) >= expected, counts
     assert counts.get("MONITOR_HOST", 0) >= expected, counts
     assert counts.get("STATE_VM", 0) >= WINDOW / 2 - 2, counts  # a full sync every 2 s

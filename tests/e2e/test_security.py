@@ -13,7 +13,6 @@ import struct
 import time
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,9 +40,9 @@ SHARED = 3
 VM = 4242
 
 
-@pytest.fixture
-def target(tmp_path: Path) -> Iterator[tuple[FleetCollector, FuzzKeys]]:
-    collector, keys = fuzz_collector(tmp_path / "collector")
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FleetCollector, FuzzKeys]]:
+    collector, keys = fuzz_collector(tmp_path_factory.mktemp("security") / "collector")
     collector.start()
     try:
         collector.wait_ready()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from onemon.agent.sender.address import Address, parse_address
 from onemon.agent.sender.backoff import BACKOFF_SECONDS, Backoff
+from onemon.agent.sender.redirect import MAX_REDIRECTS
 
 
 @dataclass(slots=True)
@@ -34,6 +35,11 @@ class Failover:
             Collector(a if isinstance(a, Address) else parse_address(a), Backoff(backoff))
             for a in addresses
         ]
+        self._steps = tuple(backoff)
+        self._listed = len(self.collectors)
+        self.redirect: int | None = None
+        """The collector a redirect points to, tried first until it fails (sharding)."""
+        self.hops = 0
         self._clock = clock
         self.current = 0
         self.failovers = 0
@@ -42,6 +48,8 @@ class Failover:
     def choose(self) -> tuple[int, float]:
         """The collector to try next and how long to wait first (0 when one is ready)."""
         now = self._clock()
+        if self.redirect is not None and self.collectors[self.redirect].ready_at <= now:
+            return self.redirect, 0.0
         for index, collector in enumerate(self.collectors):
             if collector.ready_at <= now:
                 return index, 0.0
@@ -54,6 +62,8 @@ class Failover:
 
     def failed(self, index: int) -> float:
         """Record a dead-collector event for ``index``; return its back-off delay."""
+        if index == self.redirect:
+            self.redirect = None  # back to the list, in order
         collector = self.collectors[index]
         delay = collector.backoff.fail()
         collector.ready_at = self._clock() + delay
@@ -65,6 +75,28 @@ class Failover:
         collector = self.collectors[index]
         collector.backoff.reset()
         collector.ready_at = 0.0
+        self.hops = 0
+
+    def redirect_to(self, address: Address) -> int | None:
+        """Follow a redirect: ``address`` is tried next; None after too many in a row."""
+        self.hops += 1
+        if self.hops > MAX_REDIRECTS:
+            self.redirect = None
+            return None
+        listed = [c.address for c in self.collectors[: self._listed]]
+        if address in listed:
+            index = listed.index(address)
+        else:  # one extra entry, replaced by the next redirect outside the list
+            del self.collectors[self._listed :]
+            self.collectors.append(Collector(address, Backoff(self._steps)))
+            index = self._listed
+        self.collectors[index].ready_at = 0.0
+        self.redirect = index
+        return index
+
+    def listed(self, index: int) -> bool:
+        """True for a collector of the configured list (not a redirect's)."""
+        return index < self._listed
 
     def use(self, index: int) -> None:
         """Make ``index`` the current collector, counting a change of collector as a failover."""

@@ -29,6 +29,8 @@ class SenderStats:
     """Acknowledgements by code (``"ok"`` or the reject reason)."""
     failovers: int = 0
     """Changes of collector."""
+    redirects: int = 0
+    """Redirects followed to the collector leading this host's shard (sharded collectors)."""
     collector_failures: int = 0
     """Dead-collector events (refused/timed-out connect, send error, ack timeout, closed)."""
     current_collector: str | None = None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from onemon.agent.sender.address import Address, Target
 from onemon.agent.sender.failover import Failover
+from onemon.agent.sender.redirect import NO_LEADER, Redirected, redirect_target
 from onemon.agent.sender.spool import Spool, SpoolEntry
 from onemon.agent.sender.stats import SenderStats
 from onemon.wire.errors import WireError
@@ -102,6 +103,8 @@ class AckLink:
             started = loop.time()
             try:
                 await self._session(index)
+            except Redirected as exc:
+                self._follow(index, exc.address)
             except (OSError, TimeoutError, LinkDead, WireError) as exc:
                 self._dead(index, loop.time() - started, str(exc) or type(exc).__name__)
             except Exception as exc:  # a bug must not stop the agent from sending
@@ -115,6 +118,15 @@ class AckLink:
         delay = self._failover.failed(index)
         self._stats.send_errors += 1
         log.warning("collector %s: %s (retry in %.3g s)", collector.address, reason, delay)
+
+    def _follow(self, index: int, address: Address) -> None:
+        """Connect next to the collector leading this host's shard."""
+        came_from = self._failover.collectors[index].address
+        if self._failover.redirect_to(address) is None:
+            self._dead(index, 0.0, f"redirected once too often (to {address})")
+            return
+        self._stats.redirects += 1
+        log.info("collector %s: this host's shard is led by %s; going there", came_from, address)
 
     async def _session(self, index: int) -> None:
         address = self._failover.collectors[index].address
@@ -131,7 +143,7 @@ class AckLink:
         self._switch = False
         inflight: deque[_InFlight] = deque()
         tasks = [asyncio.create_task(self._read_acks(reader, inflight, index))]
-        if index > 0:
+        if index > 0 and self._failover.listed(index) and index != self._failover.redirect:
             tasks.append(asyncio.create_task(self._probe_better(index)))
         try:
             await self._pump(writer, inflight, tasks[0])
@@ -217,6 +229,11 @@ class AckLink:
         if item is None:
             log.debug("ack for seq %d matches no frame in flight", ack.seq)
             return
+        target = redirect_target(ack.code)  # sharding: kept in the spool, sent elsewhere
+        if target is not None:
+            raise Redirected(target)
+        if ack.code == NO_LEADER:
+            raise LinkDead("no collector leads this host's shard right now")
         inflight.remove(item)
         self._wake.set()  # room in the window
         self._spool.delete(item.entry_id)

@@ -170,6 +170,16 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("onemon_render_samples", G, "", (), "Samples in the previous /metrics render."),
     Metric("onemon_render_skipped_values", G, "", (),
            "Values left out of the previous render (not numeric, not finite, unreadable)."),
+    # sharding (docs/sharding.md): emitted only when it is on
+    Metric("onemon_shard_leader", G, "", ("shard",),
+           "1 when this collector leads the shard (applies its hosts), 0 when it may take it."),
+    Metric("onemon_shard_hosts", G, "", ("shard",), "Hosts of a shard led by this collector."),
+    Metric("onemon_shard_takeovers_total", C, "", ("shard",),
+           "Times this collector took the lead of the shard."),
+    Metric("onemon_shard_redirects_total", C, "", (),
+           "Acknowledged messages answered with a redirect to their shard's leader."),
+    Metric("onemon_shard_relayed_total", C, "", (),
+           "Datagrams and legacy messages relayed to their shard's leader."),
 )  # fmt: skip
 """The table: the renderer emits only these, in this order."""
 

@@ -35,6 +35,13 @@ class Health:
     """Duration of the previous render (set by the renderer)."""
     render_samples: int = 0
     render_skipped: int = 0
+    shard_leader: dict[int, int] = field(default_factory=dict)
+    """Sharding (empty when off): 1 per shard this collector leads, 0 per shard it may lead."""
+    shard_hosts: dict[int, int] = field(default_factory=dict)
+    """Sharding: hosts held per shard led."""
+    shard_takeovers: dict[int, int] = field(default_factory=dict)
+    shard_redirects: int = 0
+    shard_relayed: int = 0
 
     def message(self, type_: object, format_: str, transport: str, count: int = 1) -> None:
         """Count accepted messages (e.g. ``MessageType.MONITOR_VM, "native", "udp"``)."""
@@ -106,6 +113,20 @@ def emit(
     sink.skipped += put(sink.out("onemon_render_timestamp_seconds"), "", rendered_at, timestamp)
     _scalar(sink, "onemon_render_samples", health.render_samples)
     _scalar(sink, "onemon_render_skipped_values", health.render_skipped)
+    if health.shard_leader:
+        _sharding(sink, health)
+
+
+def _sharding(sink: Sink, health: Health) -> None:
+    """The ``onemon_shard_*`` families (only when sharding is on)."""
+    for name, counts in (
+        ("onemon_shard_leader", health.shard_leader),
+        ("onemon_shard_hosts", health.shard_hosts),
+        ("onemon_shard_takeovers_total", health.shard_takeovers),
+    ):
+        _labelled(sink, name, ("shard",), [((k,), v) for k, v in sorted(dict(counts).items())])
+    _scalar(sink, "onemon_shard_redirects_total", health.shard_redirects)
+    _scalar(sink, "onemon_shard_relayed_total", health.shard_relayed)
 
 
 def _name(value: object) -> object:

@@ -38,8 +38,14 @@ def make_engine(
     busy_timeout: float = 5.0,
     connect_timeout: float = 5.0,
     pool_size: int = 4,
+    session_timeout: float = 0.0,
 ) -> Engine:
-    """An engine for the writer thread (one connection) or for readers (a small pool)."""
+    """An engine for the writer thread (one connection) or for readers (a small pool).
+
+    ``session_timeout`` (PostgreSQL/MySQL writer, 0 = off): the server ends a session left idle
+    inside a transaction (PostgreSQL) or idle at all (MySQL ``wait_timeout``) for that long, so
+    a writer cut off from the database cannot hold row locks for ever (``docs/sharding.md``).
+    """
     parsed = normalize_url(url)
     kwargs: dict[str, Any] = {}
     if _SA1:
@@ -60,12 +66,19 @@ def make_engine(
     if backend == "postgresql":
         if writer:  # wait for another session's lock as long as SQLite would, then retry
             connect_args["options"] = f"-c lock_timeout={max(1, int(busy_timeout * 1000))}"
+            if session_timeout > 0:  # and a writer cut off notices within about as long
+                idle = max(1, int(session_timeout * 1000))
+                connect_args["options"] += f" -c idle_in_transaction_session_timeout={idle}"
+                connect_args.update(keepalives=1, keepalives_idle=1, keepalives_interval=1,
+                                    keepalives_count=3, tcp_user_timeout=2 * idle)  # fmt: skip
     elif backend in ("mysql", "mariadb"):
         if writer:
             wait = max(1, round(busy_timeout))
             connect_args["init_command"] = (
                 f"SET SESSION lock_wait_timeout={wait}, innodb_lock_wait_timeout={wait}"
             )
+            if session_timeout > 0:
+                connect_args["init_command"] += f", wait_timeout={max(1, round(session_timeout))}"
         kwargs["pool_recycle"] = 3600
     kwargs["connect_args"] = connect_args
     kwargs["pool_pre_ping"] = True

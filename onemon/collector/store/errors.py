@@ -13,3 +13,7 @@ class SchemaError(StoreError):
 
 class StoreClosed(StoreError):
     """The writer stopped before the awaited rows were committed."""
+
+
+class Fenced(StoreClosed):
+    """This collector no longer leads a shard it wrote for: the rows are dropped, not retried."""

@@ -127,7 +127,26 @@ def _v2_time_indexes(conn: Connection) -> None:
         sa.Index(name, *(table.c[c] for c in columns)).create(conn)
 
 
-MIGRATIONS: list[Migration] = [_v1_tables, _v2_time_indexes]
+def _v3_shard_leases(conn: Connection) -> None:
+    """Version 3: the shard lease table (leaders' epochs and addresses, docs/sharding.md)."""
+    md = sa.MetaData()
+    sa.Table(
+        "shard_leases",
+        md,
+        sa.Column("shard", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("epoch", sa.BigInteger, nullable=False),
+        sa.Column("owner", sa.String(255), nullable=False),
+        sa.Column("address", sa.String(255), nullable=False),
+        sa.Column("since", _TIME, nullable=False),
+        sa.Column("wanted_by", sa.String(255), nullable=False),
+        sa.Column("wanted_address", sa.String(255), nullable=False),
+        sa.Column("wanted_seq", sa.BigInteger, nullable=False),
+        **_MY,
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [_v1_tables, _v2_time_indexes, _v3_shard_leases]
 """Step ``i`` upgrades version ``i`` to ``i + 1``."""
 
 LATEST = len(MIGRATIONS)

@@ -65,6 +65,12 @@ class StoreReader:
             progress_list = [rows.progress_from_row(r._mapping) for r in progress]
         return Snapshot(hosts=host_list, vms=vm_list, progress=progress_list)
 
+    def host_names(self) -> dict[int, str]:
+        """Every stored host's name by id (host administration across shards)."""
+        table = schema.hosts
+        with self._begin() as conn:
+            return {int(i): str(n) for i, n in conn.execute(sa.select(table.c.id, table.c.name))}
+
     def host_history(
         self, host_id: int, since: float, until: float | None = None, limit: int | None = None
     ) -> list[Sample]:

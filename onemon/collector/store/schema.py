@@ -115,6 +115,22 @@ progress = sa.Table(
     **MYSQL_TABLE,
 )
 
+shard_leases = sa.Table(
+    "shard_leases",
+    metadata,
+    sa.Column("shard", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("address", sa.String(255), nullable=False),
+    sa.Column("since", TIME, nullable=False),
+    sa.Column("wanted_by", sa.String(255), nullable=False),
+    sa.Column("wanted_address", sa.String(255), nullable=False),
+    sa.Column("wanted_seq", sa.BigInteger, nullable=False),
+    **MYSQL_TABLE,
+)
+"""Sharding (``collector/sharding``): one row per shard, its leader's epoch (the writers' fence),
+who took it and where agents are sent, and who wants it back (``docs/sharding.md``)."""
+
 schema_version = sa.Table(
     "schema_version",
     metadata,

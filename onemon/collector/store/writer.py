@@ -26,7 +26,7 @@ from onemon.collector.store.backlog import HOST_SAMPLE, VM_SAMPLE, Backlog, Batc
 from onemon.collector.store.config import StoreConfig
 from onemon.collector.store.dml import BulkWrite, delete_older
 from onemon.collector.store.engine import make_engine
-from onemon.collector.store.errors import StoreClosed
+from onemon.collector.store.errors import Fenced, StoreClosed
 from onemon.collector.store.migrations import migrate
 from onemon.wire.model import Template
 
@@ -116,9 +116,23 @@ class StoreWriter:
     never breaks a commit.
     """
 
-    def __init__(self, config: StoreConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: StoreConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        session_timeout: float = 0.0,
+    ) -> None:
         self.config = config
         self._clock = clock
+        self._session_timeout = session_timeout
+        self.fence: Callable[[Connection], None] | None = None
+        """Sharding: run first in every write transaction; raises Fenced when a shard was lost."""
+        self.on_fenced: Callable[[], None] | None = None
+        """Sharding: called (from the writer thread) after a transaction was fenced off."""
+        self._generation = 0
+        self._batch_generation = 0
+        self._halted = False
         self._backlog = Backlog(max_rows=config.max_backlog_rows, batch_rows=config.batch_rows)
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._engine: Engine | None = None
@@ -161,6 +175,7 @@ class StoreWriter:
             writer=True,
             busy_timeout=cfg.busy_timeout,
             connect_timeout=cfg.connect_timeout,
+            session_timeout=self._session_timeout,
         )
         try:
             migrate(engine)
@@ -307,6 +322,9 @@ class StoreWriter:
                         backlog.pending_since is None or now >= self._stop_deadline
                     ):
                         return
+                    if self._halted:  # fenced: nothing is written until discard_pending()
+                        backlog.cond.wait(0.1)
+                        continue
                     if now < self._retry_at:
                         until = min(self._retry_at, self._stop_deadline or self._retry_at)
                         backlog.cond.wait(max(until - now, 0.001))
@@ -315,6 +333,7 @@ class StoreWriter:
                         self._stopping and backlog.pending_since is not None
                     ):
                         batch = backlog.take()
+                        self._batch_generation = self._generation
                         break
                     if self._retention_todo or now >= self._next_retention:
                         break
@@ -333,7 +352,7 @@ class StoreWriter:
                 if batch is not None:
                     with backlog.cond:
                         if backlog.in_flight:  # neither committed nor handed back yet
-                            backlog.give_back(batch)
+                            self._give_back(batch)
                 self._backoff()
 
     def _commit(self, batch: Batch) -> None:
@@ -346,6 +365,10 @@ class StoreWriter:
         started = time.monotonic()
         try:
             self._transaction(batch)
+        except Fenced as exc:
+            log.warning("DEBUG fenced batch: hosts=%s vms=%s progress=%s journal=%d history=%d gen=%d/%d", list(batch.hosts), list(batch.vms), list(batch.progress), len(batch.journal), len(batch.history), self._batch_generation, self._generation)
+            self._fenced(exc)
+            return
         except Exception as exc:
             if not is_poison(exc):
                 self._failed("write", exc, batch)
@@ -362,6 +385,9 @@ class StoreWriter:
         for index, part in enumerate(parts):
             try:
                 self._transaction(part)
+            except Fenced as exc:
+                self._fenced(exc)
+                return
             except Exception as exc:
                 if not is_poison(exc):
                     self._failed("write", exc, Batch.join(parts[index:]))
@@ -378,6 +404,8 @@ class StoreWriter:
         assert self._engine is not None
         work = self._prepare(batch)
         with self._engine.begin() as conn:
+            if self.fence is not None:
+                self.fence(conn)
             self._write(conn, work)
 
     def _prepare(self, batch: Batch) -> _Rows:
@@ -501,8 +529,51 @@ class StoreWriter:
         self._errors.report(what, exc)
         if batch is not None:
             with self._backlog.cond:
-                self._backlog.give_back(batch)
+                self._give_back(batch)
         self._backoff()
+
+    def _give_back(self, batch: Batch) -> None:
+        """Re-queue a failed batch, unless it was taken before a discard (lock held)."""
+        if self._batch_generation == self._generation:
+            self._backlog.give_back(batch)
+        else:  # written for a leadership given up since: never written later
+            self._backlog.done()
+            self._resolve_waiters()
+
+    def discard_pending(self) -> int:
+        """Drop every row not committed yet and fail whoever awaits them; returns the rows.
+
+        Sharding: called from the event loop (the thread that submits and awaits) when this
+        collector stops leading its shards. A batch being written meanwhile may still commit
+        (its transaction passed the fence) or fail; it is never retried. What was dropped was
+        never acknowledged: agents send it again to the new leader.
+        """
+        backlog = self._backlog
+        with backlog.cond:
+            self._generation += 1
+            self._resolve_waiters()
+            for _, future in self._waiters:
+                _call_in_loop(future, _set_closed)
+            self._waiters = []
+            dropped = backlog.drain()
+            rows = dropped.rows
+            if self._halted:  # the fenced batch, held in flight until now
+                rows += backlog.rows
+                backlog.done()
+                self._halted = False
+            backlog.cond.notify()
+        if rows:
+            log.warning("store: %d rows not written, dropped with the leadership", rows)
+        return rows
+
+    def _fenced(self, exc: Fenced) -> None:
+        """A transaction found a shard's epoch moved on: stop writing until discard_pending()."""
+        self.errors_total += 1
+        log.warning("store: write fenced off: %s", exc)
+        with self._backlog.cond:
+            self._halted = True  # the batch stays in flight: its waiters must fail, not resolve
+        if self.on_fenced is not None:
+            self.on_fenced()
 
     def _backoff(self) -> None:
         """Schedule the next attempt: retry_min, doubling, up to retry_max."""

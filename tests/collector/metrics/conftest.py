@@ -24,6 +24,9 @@ def renderer(procfs: Path) -> Renderer:
 
 
 @pytest.fixture
-def rich() -> tuple[dict[int, Host], dict[int, Vm]]:
-    """The rich state."""
+def rich(renderer: Renderer) -> tuple[dict[int, Host], dict[int, Vm]]:
+    """The rich state; the renderer's collector is sharded (leads shard 0 of 2)."""
+    health = renderer.health
+    health.shard_leader, health.shard_hosts = {0: 1, 1: 0}, {0: 3}
+    health.shard_takeovers, health.shard_redirects, health.shard_relayed = {0: 1, 1: 0}, 5, 7
     return rich_state()
