@@ -266,6 +266,10 @@ def ingest_figures() -> None:
         f"/metrics render) {full.other_cpu:.0%}; {full.cpu_per_message * 1e6:,.0f} µs CPU "
         "per accepted message"
     )
+    busy = sorted(full.by_thread.items(), key=lambda item: -item[1])
+    print(
+        "    other threads: " + ", ".join(f"{name} {cpu:.0%}" for name, cpu in busy if cpu >= 0.005)
+    )
     flat_lost = full.sent - flat_accepted - sum(flat_rejected.values()) - flat_drops
     print(
         f"  whole run until drained: sent {full.sent:,} = accepted {flat_accepted:,} + rejected "

@@ -145,12 +145,12 @@ def measure(pipeline: Pipeline, writer: StoreWriter) -> None:
             ingest = min(ingest, per_message(pipeline.ingest.datagram, pool, PER_TYPE))
             batch = pipeline.store.batch
             started = time.process_time()
-            work = writer._prepare(batch)  # noqa: SLF001 - the writer thread's row building
+            work = writer._prepare(batch)
             build = min(build, (time.process_time() - started) / PER_TYPE * 1e6)
-            assert writer._engine is not None  # noqa: SLF001
+            assert writer._engine is not None
             started = time.process_time()
-            with writer._engine.begin() as conn:  # noqa: SLF001
-                writer._write(conn, work)  # noqa: SLF001
+            with writer._engine.begin() as conn:
+                writer._write(conn, work)
             write = min(write, (time.process_time() - started) / PER_TYPE * 1e6)
         total = ingest + build + write
         print(
@@ -209,8 +209,8 @@ def mix(seconds: float) -> None:
     rejected = {k: v for k, v in health.rejected.items() if v}
     print(
         f"mix through Ingest.datagram + store writer, one CPU: {count:,} messages in {wall:.1f} s "
-        f"= {count / wall:,.0f} msg/s; CPU {fed_cpu / wall:.0%}: ingest thread {main_cpu / wall:.0%}, "
-        f"writer {(fed_cpu - main_cpu) / wall:.0%}; rejected {rejected or 0}"
+        f"= {count / wall:,.0f} msg/s; CPU {fed_cpu / wall:.0%}: ingest thread "
+        f"{main_cpu / wall:.0%}, writer {(fed_cpu - main_cpu) / wall:.0%}; rejected {rejected or 0}"
     )
     print(
         f"  backlog at the end {backlog:,} rows, history shed {writer.history_dropped_total:,}; "
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     pipeline = Pipeline(Streams(Fleet(hosts=HOSTS)))
     if args.profile:
-        profile(pipeline, T[args.profile])
+        profile(pipeline, MessageType[args.profile])
         return
     with tempfile.TemporaryDirectory(prefix="onemon-profile-") as tmp:
         writer = StoreWriter(StoreConfig(url=f"sqlite:///{Path(tmp) / 'collector.db'}"))

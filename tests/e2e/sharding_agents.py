@@ -69,9 +69,9 @@ async def main(settings: dict[str, Any]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    ack_timeout = float(settings.get("ack_timeout", 3.0))
     senders = {
-        host: Sender(settings["collectors"], state_dir / str(host), key,
-                     ack_timeout=float(settings.get("ack_timeout", 3.0)))  # fmt: skip
+        host: Sender(settings["collectors"], state_dir / str(host), key, ack_timeout=ack_timeout)
         for host in hosts
     }
     sent: dict[int, list[str]] = defaultdict(list)
@@ -96,7 +96,9 @@ async def main(settings: dict[str, Any]) -> None:
     Path(settings["ready_file"]).write_text("ready\n")
     await stop.wait()
     await asyncio.gather(*tasks)
-    flushed = await asyncio.gather(*(s.flush(float(settings.get("flush", 60))) for s in senders.values()))
+    flushed = await asyncio.gather(
+        *(s.flush(float(settings.get("flush", 60))) for s in senders.values())
+    )
     sampler.cancel()
     stats = [s.stats for s in senders.values()]
     result = {

@@ -46,7 +46,9 @@ REAL_AGENT_NODE = (
 def server(request: pytest.FixtureRequest) -> Iterator[PgServer | MariaDbServer]:
     """A private database server of each kind sharding supports."""
     try:
-        made: PgServer | MariaDbServer = PgServer() if request.param == "postgresql" else MariaDbServer()
+        made: PgServer | MariaDbServer = (
+            PgServer() if request.param == "postgresql" else MariaDbServer()
+        )
     except Unavailable as exc:
         pytest.skip(f"{request.param} cannot run here: {exc}")
     try:

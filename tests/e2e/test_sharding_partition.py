@@ -35,7 +35,9 @@ LEASE = 3.0
 
 
 @pytest.fixture
-def cut_off(netns_factory: Callable[[int], list[netns.Netns]]) -> Iterator[tuple[netns.Netns, PgServer]]:
+def cut_off(
+    netns_factory: Callable[[int], list[netns.Netns]],
+) -> Iterator[tuple[netns.Netns, PgServer]]:
     """A namespace for ``a``, and PostgreSQL listening on loopback and on its veth's far end."""
     (ns,) = netns_factory(1)
     assert ns.host_ip is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from typing import Any
 
@@ -304,3 +305,26 @@ def test_datagram_sizer_produces_exactly_what_encode_produces(
     msg = Message(MessageType.MONITOR_VM, Status.SUCCESS, 5, 10.0, payload)
     sizer = native.DatagramSizer(KEY, BOOT)
     assert sizer(msg) == native.encode(msg, KEY, BOOT, 2**63 - 1)
+
+
+def test_a_uuid_map_key_is_a_bad_attribute_name() -> None:
+    body = cbor2.dumps({uuid.UUID("6c1e1565-50f4-43b6-ba71-0fe46477d2ec"): 1})
+    with pytest.raises(WireError) as err:
+        native.decode(_signed(_fields(body)), RING)
+    assert err.value.reason == "bad_payload"
+
+
+@pytest.mark.parametrize("content", [b"short", "6c1e1565-50f4-43b6-ba71-0fe46477d2ec", 5])
+def test_a_uuid_tag_over_anything_but_16_bytes_is_malformed(content: object) -> None:
+    body = cbor2.dumps({"A": cbor2.CBORTag(37, content)})
+    with pytest.raises(WireError) as err:
+        native.decode(_signed(_fields(body)), RING)
+    assert err.value.reason == "malformed"
+
+
+def test_bytes_after_a_signed_envelope_are_trailing_bytes() -> None:
+    data = native.encode(VM_REPORT, KEY, BOOT, 1)
+    for tail in (b"\x00", b"\x58\x20" + data[-32:], data):
+        with pytest.raises(WireError) as err:
+            native.decode(data + tail, RING)
+        assert err.value.reason in {"trailing_bytes", "bad_mac"}

@@ -77,6 +77,14 @@ class Failover:
         collector.ready_at = 0.0
         self.hops = 0
 
+    def pause(self, index: int) -> float:
+        """``index`` is alive but cannot serve now: skip it for one first back-off step."""
+        if index == self.redirect:
+            self.redirect = None
+        delay = self._steps[0] if self._steps else 0.0
+        self.collectors[index].ready_at = self._clock() + delay
+        return delay
+
     def redirect_to(self, address: Address) -> int | None:
         """Follow a redirect: ``address`` is tried next; None after too many in a row."""
         self.hops += 1

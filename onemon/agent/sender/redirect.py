@@ -5,8 +5,9 @@ it, a test keeps both the same). The message they answer is kept in the spool, n
 
 - ``moved:<host:port>``: connect there next (its name resolved then); datagrams follow the
   connection. At most ``MAX_REDIRECTS`` in a row without an ``ok``, or it is a failure.
-- ``no_leader``: a takeover is under way; this collector counts as failed (its back-off), the
-  next one in the list is tried.
+- ``no_leader``: a takeover is under way; the next collector in the list is tried, and this one
+  again after the first back-off step (1 s), its back-off not growing: it is alive, and will
+  know the new leader within a lease.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from onemon.agent.sender.address import Address, parse_address
 MOVED: Final = "moved:"
 NO_LEADER: Final = "no_leader"
 MAX_REDIRECTS: Final = 4
+
+
+class NoLeader(Exception):
+    """The collector answered, but nobody leads this host's shard right now."""
 
 
 class Redirected(Exception):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from onemon.agent.sender.address import Address, Target
 from onemon.agent.sender.failover import Failover
-from onemon.agent.sender.redirect import NO_LEADER, Redirected, redirect_target
+from onemon.agent.sender.redirect import NO_LEADER, NoLeader, Redirected, redirect_target
 from onemon.agent.sender.spool import Spool, SpoolEntry
 from onemon.agent.sender.stats import SenderStats
 from onemon.wire.errors import WireError
@@ -105,6 +105,10 @@ class AckLink:
                 await self._session(index)
             except Redirected as exc:
                 self._follow(index, exc.address)
+            except NoLeader:
+                delay = self._failover.pause(index)
+                log.info("collector %s: no leader for this host's shard yet (retry in %.3g s)",
+                         self._failover.collectors[index].address, delay)  # fmt: skip
             except (OSError, TimeoutError, LinkDead, WireError) as exc:
                 self._dead(index, loop.time() - started, str(exc) or type(exc).__name__)
             except Exception as exc:  # a bug must not stop the agent from sending
@@ -233,7 +237,7 @@ class AckLink:
         if target is not None:
             raise Redirected(target)
         if ack.code == NO_LEADER:
-            raise LinkDead("no collector leads this host's shard right now")
+            raise NoLeader
         inflight.remove(item)
         self._wake.set()  # room in the window
         self._spool.delete(item.entry_id)

@@ -97,6 +97,8 @@ class Coordinator:
         self._session: LeaseSession | None = None
         self._pool = self._new_pool()
         self._tasks: list[asyncio.Task[None]] = []
+        self._work: asyncio.Task[None] | None = None
+        """Taking or handing back shards: apart from the checks, which must go on meanwhile."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_ok = 0.0
         self._free_since: dict[int, float] = {}
@@ -120,6 +122,8 @@ class Coordinator:
         writer.fence = self.fence
         writer.on_fenced = self._fenced_from_writer
         await self._round_safely()
+        if self._work is not None:  # the home shards, before listening
+            await asyncio.gather(self._work, return_exceptions=True)
         self._tasks = [
             asyncio.create_task(self._run(), name="shard-leases"),
             asyncio.create_task(self._watch(), name="shard-watchdog"),
@@ -132,10 +136,11 @@ class Coordinator:
     async def close(self) -> None:
         """Stop checking and end the lock session (the server releases the locks)."""
         self._stopping = True
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._work] if self._work is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks, self._work = [], None
         self.epochs = {}
         self.router.led = frozenset()
         session, self._session = self._session, None
@@ -233,15 +238,17 @@ class Coordinator:
             return
         self._last_ok = poll.started
         await self._directory(poll)
-        if not self._stopping:
-            await self._acquire(session, poll)
-            await self._hand_back(session, poll)
+        if not self._stopping and (self._work is None or self._work.done()):
+            self._work = asyncio.create_task(self._changes(session, poll), name="shard-changes")
         self._rounds += 1
         if self._rounds % HOSTS_FIGURE_ROUNDS == 1:
             self._count_hosts()
 
     async def _call(self, fn: Callable[..., R], *args: Any, timeout: float | None = None) -> R:
         """Run a lease operation in the lease thread, bounded by lease/2 (or ``timeout``)."""
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, LeaseSession) and owner is not self._session:
+            raise LeaseTrouble("the lease session was replaced (stepped down)")
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._pool, fn, *args)
         try:
@@ -277,6 +284,18 @@ class Coordinator:
         return await asyncio.to_thread(resolve, address)
 
     # --- taking -------------------------------------------------------------------------------
+
+    async def _changes(self, session: LeaseSession, poll: Poll) -> None:
+        """Take what should be taken, hand back what is asked back (beside the checks)."""
+        try:
+            await self._acquire(session, poll)
+            await self._hand_back(session, poll)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("shard leases: %s: %s", type(exc).__name__, exc)
+            if session is self._session:
+                self._step_down(f"taking or handing back shards failed ({type(exc).__name__})")
 
     async def _acquire(self, session: LeaseSession, poll: Poll) -> None:
         now = time.monotonic()
@@ -319,7 +338,7 @@ class Coordinator:
         except Exception:
             self._step_down("reading the shards back failed")
             raise
-        if self._session is None or not set(taken) <= set(self.epochs):
+        if any(self.epochs.get(s) != e for s, e in taken.items()):
             return  # stepped down meanwhile
         self._activate(set(taken), snapshot)
         self._free_since.clear()
@@ -392,7 +411,13 @@ class Coordinator:
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # loop closed: nothing left to stop
-                loop.call_soon_threadsafe(self._step_down, "a write was fenced off")
+                loop.call_soon_threadsafe(self._fenced)
+
+    def _fenced(self) -> None:
+        if self.epochs:
+            self._step_down("a write was fenced off")
+        else:  # rows written while leading nothing: only they go
+            self.parts.writer.discard_pending()
 
     def _step_down(self, reason: str) -> None:
         """Stop applying every shard now; drop their pending rows and state; end the session."""

@@ -92,6 +92,12 @@ _COLUMN_SET = frozenset(_COLUMN_KEYS)
 _INT_ONLY = frozenset({int})
 _MISSING: Any = object()
 
+MonitoringTexts = dict[int, tuple[Template, tuple[Any, ...], str | None]]
+"""Per MONITOR template (by id, the template kept alive in the entry): its eight column figures
+and its ``extra`` JSON, as ``vm_sample_params`` found them, for ``vm_params`` to reuse."""
+_FIGURES_JSON = "{{" + ",".join(f'"{key}":{{}}' for key in _COLUMN_KEYS)
+"""``{"CPU":{},"MEMORY":{},…``: the figures' part of a MONITOR template's JSON, to format."""
+
 HostSampleCapture = tuple[int, float, float, float, int, int, int, int, list[dict[str, Any]]]
 """(host id, time, the six CAPACITY figures, NUMA list), taken on the event loop."""
 VmSampleCapture = tuple[int, float, Template]
@@ -299,8 +305,21 @@ def host_from_row(row: StoredRow) -> Host:
     )
 
 
-def vm_params(vm: Vm) -> Params:
-    """The ``vms`` row of ``vm``, in VM_COLUMNS order (writer thread)."""
+def vm_params(vm: Vm, texts: MonitoringTexts | None = None) -> Params:
+    """The ``vms`` row of ``vm``, in VM_COLUMNS order (writer thread).
+
+    With ``texts`` (filled by ``vm_sample_params`` for the same batch), a MONITOR template
+    that is also a history sample is not encoded a second time: its JSON is its figures
+    followed by its ``extra`` JSON (the same object, figures first).
+    """
+    monitoring = vm.monitoring
+    text: str | None = None
+    if texts:
+        entry = texts.get(id(monitoring))
+        if entry is not None and entry[0] is monitoring and (entry[2] or "{")[0] == "{":
+            figures = _FIGURES_JSON.format(*map(float.__repr__, entry[1][:1]), *entry[1][1:])
+            extra = entry[2]
+            text = figures + "}" if extra is None else figures + "," + extra[1:]
     return (
         vm.id,
         vm.host_id,
@@ -310,7 +329,7 @@ def vm_params(vm: Vm) -> Params:
         int(vm.lcm_state),
         float(vm.last_poll),
         float(vm.state_changed),
-        to_json(vm.monitoring),
+        to_json(monitoring) if text is None else text,
         to_json(vm.exec_result),
     )
 
@@ -392,11 +411,11 @@ def host_sample(row: StoredRow) -> Sample:
     return row["last_mon_time"], out
 
 
-def vm_sample_params(sample: VmSampleCapture) -> Params:
+def vm_sample_params(sample: VmSampleCapture, texts: MonitoringTexts | None = None) -> Params:
     """A ``vm_monitoring`` row, in VM_SAMPLE_COLUMNS order (writer thread): the usual figures
-    in columns, everything else in ``extra``."""
+    in columns, everything else in ``extra`` (kept in ``texts`` for ``vm_params``)."""
     vm_id, ts, monitoring = sample
-    figures = tuple(map(monitoring.get, _COLUMN_KEYS))
+    figures: tuple[Any, ...] = tuple(map(monitoring.get, _COLUMN_KEYS))
     cpu, counters = figures[0], figures[1:]
     if (  # the usual case: every figure there, and of its column's type
         type(cpu) is float
@@ -406,7 +425,10 @@ def vm_sample_params(sample: VmSampleCapture) -> Params:
         and max(counters) <= _I64_MAX
     ):
         extra = {k: v for k, v in monitoring.items() if k not in _COLUMN_SET}
-        return (vm_id, float(ts), *figures, to_json(extra))
+        text = to_json(extra)
+        if texts is not None:
+            texts[id(monitoring)] = (monitoring, figures, text)
+        return (vm_id, float(ts), *figures, text)
     extra = dict(monitoring)  # one atomic copy; the figures that have a column leave it
     pop = extra.pop
     cpu = pop("CPU", _MISSING)

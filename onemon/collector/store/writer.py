@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -33,6 +34,10 @@ from onemon.wire.model import Template
 log = logging.getLogger("onemon.collector.store")
 
 _IN_CHUNK = 500
+YIELD_ROWS = 64
+"""Rows built between two yields of the GIL (about half a millisecond of Python): the event
+loop, when it has datagrams waiting, runs first, so that under overload the backlog sheds
+history instead of the kernel dropping datagrams (the writer only uses what is left)."""
 _BULK = (
     ("hosts", schema.hosts, rows.HOST_COLUMNS, True),
     ("vms", schema.vms, rows.VM_COLUMNS, True),
@@ -43,6 +48,10 @@ _BULK = (
 )
 """(name, table, columns, upsert) of the statements that write batches."""
 _POISON = (sa_exc.IntegrityError, sa_exc.DataError, TypeError, ValueError, OverflowError)
+
+
+class _Stale(Exception):
+    """The batch was taken before discard_pending(): it must not be written."""
 
 
 def is_poison(exc: BaseException) -> bool:
@@ -366,8 +375,10 @@ class StoreWriter:
         try:
             self._transaction(batch)
         except Fenced as exc:
-            log.warning("DEBUG fenced batch: hosts=%s vms=%s progress=%s journal=%d history=%d gen=%d/%d", list(batch.hosts), list(batch.vms), list(batch.progress), len(batch.journal), len(batch.history), self._batch_generation, self._generation)
             self._fenced(exc)
+            return
+        except _Stale:
+            self._drop_stale()
             return
         except Exception as exc:
             if not is_poison(exc):
@@ -388,6 +399,9 @@ class StoreWriter:
             except Fenced as exc:
                 self._fenced(exc)
                 return
+            except _Stale:
+                self._drop_stale()
+                return
             except Exception as exc:
                 if not is_poison(exc):
                     self._failed("write", exc, Batch.join(parts[index:]))
@@ -404,8 +418,12 @@ class StoreWriter:
         assert self._engine is not None
         work = self._prepare(batch)
         with self._engine.begin() as conn:
-            if self.fence is not None:
-                self.fence(conn)
+            if self.fence is not None:  # a batch taken before a discard is never written
+                if self._batch_generation != self._generation:
+                    raise _Stale
+                self.fence(conn)  # holds the epochs until commit: a takeover waits for us
+                if self._batch_generation != self._generation:
+                    raise _Stale
             self._write(conn, work)
 
     def _prepare(self, batch: Batch) -> _Rows:
@@ -417,9 +435,7 @@ class StoreWriter:
         work.hosts = self._state_rows(batch.hosts, self._host_params, work.deleted_hosts)
         for host_id in work.deleted_hosts:
             self._systems.forget(host_id)
-        work.vms = self._state_rows(batch.vms, rows.vm_params, work.deleted_vms)
-        work.progress = list(batch.progress.values())
-        work.journal = [row for _, row in batch.journal]
+        texts: rows.MonitoringTexts = {}  # history first: a VM's row reuses its sample's JSON
         if batch.history:
             failed: set[int] = set()
             work.host_samples = self._history_rows(
@@ -429,11 +445,16 @@ class StoreWriter:
             )
             work.vm_samples = self._history_rows(
                 (e for _, kind, e in batch.history if kind != HOST_SAMPLE),
-                rows.vm_sample_params,
+                functools.partial(rows.vm_sample_params, texts=texts),
                 failed,
             )
             if failed:
                 batch.history = [item for item in batch.history if id(item[2]) not in failed]
+        work.vms = self._state_rows(
+            batch.vms, functools.partial(rows.vm_params, texts=texts), work.deleted_vms
+        )
+        work.progress = list(batch.progress.values())
+        work.journal = [row for _, row in batch.journal]
         return work
 
     def _host_params(self, host: Host) -> rows.Params:
@@ -447,6 +468,14 @@ class StoreWriter:
         deleted: list[int],
     ) -> list[rows.Params]:
         """Rows of the pending hosts or VMs; the ids to delete go to ``deleted``."""
+        try:  # the usual case, every row builds at once; else row by row (_build) below
+            built = _build_all(build, [obj for obj in pending.values() if obj is not None])
+        except Exception:  # counted and logged by _build, row by row
+            built = None
+        if built is not None:
+            if len(built) != len(pending):
+                deleted.extend(key for key, obj in pending.items() if obj is None)
+            return built
         out: list[rows.Params] = []
         for key, obj in list(pending.items()):
             if obj is None:
@@ -463,6 +492,13 @@ class StoreWriter:
         self, entries: Iterable[Entry], build: Callable[[Any], rows.Params], failed: set[int]
     ) -> list[rows.Params]:
         """Rows of history captures; the same key twice: the later one wins."""
+        entries = list(entries)
+        try:  # the usual case, every row builds at once; else row by row (_build) below
+            built = _build_all(build, entries)
+        except Exception:  # counted and logged by _build, row by row
+            built = None
+        if built is not None:
+            return list({(params[0], params[1]): params for params in built}.values())
         out: dict[tuple[Any, Any], rows.Params] = {}
         for entry in entries:
             params = self._build(build, entry)
@@ -566,6 +602,12 @@ class StoreWriter:
             log.warning("store: %d rows not written, dropped with the leadership", rows)
         return rows
 
+    def _drop_stale(self) -> None:
+        """Forget a batch taken before discard_pending() (its waiters have failed already)."""
+        with self._backlog.cond:
+            self._backlog.done()
+            self._resolve_waiters()
+
     def _fenced(self, exc: Fenced) -> None:
         """A transaction found a shard's epoch moved on: stop writing until discard_pending()."""
         self.errors_total += 1
@@ -627,6 +669,17 @@ class StoreWriter:
         self.retention_deleted_total += deleted
         if finished:
             self._retention_todo.pop(0)
+
+
+def _build_all(build: Callable[[Any], rows.Params], entries: list[Entry]) -> list[rows.Params]:
+    """``[build(e) for e in entries]``, yielding the GIL every YIELD_ROWS rows."""
+    if len(entries) <= YIELD_ROWS:
+        return [build(entry) for entry in entries]
+    out: list[rows.Params] = []
+    for start in range(0, len(entries), YIELD_ROWS):
+        time.sleep(0)  # releases the GIL: a thread waiting for it (the event loop) goes first
+        out += [build(entry) for entry in entries[start : start + YIELD_ROWS]]
+    return out
 
 
 def _set_done(future: asyncio.Future[None]) -> None:

@@ -55,11 +55,12 @@ def _run(argv: Sequence[str], what: str, timeout: float = 120) -> None:
 
 
 class PgServer:
-    """A PostgreSQL cluster with trust authentication (fsync off: a test server)."""
+    """A PostgreSQL cluster with trust authentication (fsync off unless ``fast=False``)."""
 
     kind = "postgresql"
 
-    def __init__(self, listen: Sequence[str] = ("127.0.0.1",)) -> None:
+    def __init__(self, listen: Sequence[str] = ("127.0.0.1",), *, fast: bool = True) -> None:
+        self.fast = fast
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not found:
             raise Unavailable("PostgreSQL is not installed (apt-get install postgresql)")
@@ -86,9 +87,10 @@ class PgServer:
         """Start and wait until it accepts connections."""
         options = (
             f"-p {self.port} -k {self.base} -c listen_addresses={','.join(self.listen)} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200"
         )
+        if self.fast:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         _run([*self.runas, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
               str(self.base / "server.log"), "-w", "-t", "60", "-o", options, "start"],
              "pg_ctl start")  # fmt: skip

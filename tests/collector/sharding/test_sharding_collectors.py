@@ -63,7 +63,9 @@ async def test_each_leads_its_home_shard_redirects_and_relays_the_other(
     assert set(a.state.hosts) == {10, 12} and set(b.state.hosts) == {11, 13}
     await until(lambda: a.shards and a.shards.router.targets.get(1), 5, "a to know b")
 
-    acks = await send_frames(a, (state_vm(11, {110: "RUNNING"}), 0), (state_vm(10, {100: "RUNNING"}), 0))
+    acks = await send_frames(
+        a, (state_vm(11, {110: "RUNNING"}), 0), (state_vm(10, {100: "RUNNING"}), 0)
+    )
     assert (acks[0].seq, acks[0].code) == (0, f"{MOVED}127.0.0.1:{b.config.listen.port}")
     assert (acks[1].seq, acks[1].code) == (0, "ok")
     assert 110 not in a.state.vms and a.state.vms[100].report == "RUNNING"

@@ -130,3 +130,28 @@ def test_a_host_sample_copies_the_figures_it_is_given() -> None:
     params = host_sample_params(capture)
     assert params[:5] == (1, 2.0, 1.5, 0.0, 7)
     assert json.loads(params[-1]) == [{"NODE_ID": 0}]
+
+
+def test_a_vm_row_reuses_its_history_sample_json_with_the_same_content() -> None:
+    from onemon.collector.model import Vm
+    from onemon.collector.store.rows import MonitoringTexts, vm_params, vm_sample_params
+
+    monitoring = {
+        "DISK_SIZE": [{"ID": 0, "SIZE": 2252}],
+        "CPU": 1.5,
+        **{key: 7 for key in ("MEMORY", "NETRX", "NETTX", "DISKRDBYTES", "DISKWRBYTES")},
+        "DISKRDIOPS": 2**62,
+        "DISKWRIOPS": 0,
+        "STATE": 1,
+    }
+    vm = Vm(5, 1, "deploy", monitoring=monitoring)
+    texts: MonitoringTexts = {}
+    vm_sample_params((5, 1.0, monitoring), texts)
+    reused, alone = vm_params(vm, texts), vm_params(vm)
+    assert reused[:8] == alone[:8] and reused[9:] == alone[9:]
+    assert json.loads(reused[8]) == json.loads(alone[8]) == monitoring
+    only_figures = {k: v for k, v in monitoring.items() if k not in ("DISK_SIZE", "STATE")}
+    vm.monitoring = only_figures  # another object than the sample's: encoded on its own
+    assert vm_params(vm, texts) == vm_params(vm)
+    vm_sample_params((5, 2.0, only_figures), texts)  # no extra part: "{figures}"
+    assert json.loads(vm_params(vm, texts)[8]) == only_figures
