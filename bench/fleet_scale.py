@@ -12,7 +12,8 @@ and full syncs paced over acknowledged TCP). Reported: messages accepted per sec
 collectors), state changes acknowledged per second (persisted), the rows and transactions the
 database committed per second, and the CPU the collectors and PostgreSQL used. Everything
 shares this machine's cores: on 2 cores, 4 collectors and 4 senders compete with each other and
-with the database, and the figures say so.
+with the database, and the figures say so. A first row, ``1 (off)``, is one collector with
+sharding off on the same store: what sharding itself costs.
 
 Phase 2, the store alone: 1, 2, 4 processes each driving a ``StoreWriter`` flat out (VM history,
 journal, VM state upserts, as ingest makes them) into one database: the rows per second one
@@ -73,11 +74,12 @@ class Collector:
         self.health = HealthApi(self.http_port)
 
     def led(self) -> list[int]:
-        """The shards it leads (empty while it cannot tell)."""
+        """The shards it leads (``[0]`` without sharding; empty while it cannot tell)."""
         try:
-            led: list[int] = self.health.get()["sharding"]["led"]
-        except (OSError, KeyError, ValueError):
+            health = self.health.get()
+        except (OSError, ValueError):
             return []
+        led: list[int] = health["sharding"]["led"] if "sharding" in health else [0]
         return led
 
     def accepted(self) -> int:
@@ -98,9 +100,10 @@ class Collector:
 
 
 def start_collector(
-    directory: Path, url: str, count: int, index: int, assign: list[list[int]]
+    directory: Path, url: str, count: int, index: int, assign: list[list[int]], sharded: bool
 ) -> Collector:
-    """Collector ``index`` of ``count``: leads shard ``index``, registers its hosts."""
+    """Collector ``index`` of ``count``: leads shard ``index``, registers its hosts (or, not
+    ``sharded``, the one collector of old: no lock, every host)."""
     directory.mkdir(parents=True, exist_ok=True)
     key = directory / "cluster.key"
     write_key_file(key, Key(CLUSTER_KEY_ID, CLUSTER_SECRET))
@@ -112,11 +115,12 @@ def start_collector(
         "[store]", f'url = "{url}"',
         "[http]", 'address = "127.0.0.1"', f"port = {http_port}",
         f'admin_token_file = "{directory / "admin.token"}"',
-        "[sharding]", "enabled = true", f"shards = {count}", f"home = [{index}]", "standby = []",
-        f'name = "c{index}"',
     ]  # fmt: skip
-    for shard, hosts in enumerate(assign):
-        lines += ["[[sharding.assign]]", f"shard = {shard}", f"hosts = {hosts}"]
+    if sharded:
+        lines += ["[sharding]", "enabled = true", f"shards = {count}", f"home = [{index}]",
+                  "standby = []", f'name = "c{index}"']  # fmt: skip
+        for shard, hosts in enumerate(assign):
+            lines += ["[[sharding.assign]]", f"shard = {shard}", f"hosts = {hosts}"]
     lines += [f'[[hosts.register]]\nid = {h}\nname = "node{h:05d}"' for h in assign[index]]
     config = directory / "collector.toml"
     config.write_text("\n".join(lines) + "\n")
@@ -204,7 +208,9 @@ def wait(check: Any, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def fleet_run(pg: PgServer, work: Path, count: int, args: argparse.Namespace) -> dict[str, float]:
+def fleet_run(
+    pg: PgServer, work: Path, count: int, args: argparse.Namespace, sharded: bool = True
+) -> dict[str, float]:
     """One fleet measurement with ``count`` collectors."""
     url = pg.url(pg.create_database())
     per_hosts, per_vms = args.hosts // count, args.vms // count
@@ -215,7 +221,7 @@ def fleet_run(pg: PgServer, work: Path, count: int, args: argparse.Namespace) ->
         for i in range(count)
     ]  # fmt: skip
     assign = [[s.host_id(h) for h in range(s.hosts)] for s in specs]
-    collectors = [start_collector(work / f"n{count}c{i}", url, count, i, assign)
+    collectors = [start_collector(work / f"n{count}{sharded}c{i}", url, count, i, assign, sharded)
                   for i in range(count)]  # fmt: skip
     senders: list[FleetSender] = []
     try:
@@ -327,6 +333,11 @@ def store_ceiling(pg: PgServer, writers: int, seconds: float) -> dict[str, float
     }
 
 
+def median(tries: list[dict[str, float]], key: str) -> dict[str, float]:
+    """The run with the median ``key``."""
+    return sorted(tries, key=lambda t: t[key])[len(tries) // 2]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both phases and print the tables."""
     parser = argparse.ArgumentParser(prog="fleet_scale", description=__doc__.split("\n")[0])
@@ -337,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--churn", type=float, default=200.0, help="state changes/s, all shards")
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--writer-seconds", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row: the median shown")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",")]
     work = Path(tempfile.mkdtemp(prefix="onemon-fleet-scale-"))
@@ -350,20 +362,27 @@ def main(argv: list[str] | None = None) -> int:
               f"{cores}: {100 * (cores or 1)}% is all of it)")  # fmt: skip
         print(f"{'collectors':>10} {'accepted/s':>11} {'per coll.':>10} {'offered/s':>10} "
               f"{'acked/s':>8} {'db rows/s':>10} {'db tx/s':>8} {'coll. CPU':>9} "
-              f"{'pg CPU':>7} {'machine':>8} {'ms CPU/1k msg':>13}", flush=True)  # fmt: skip
-        for count in counts:
-            r = fleet_run(pg, work, count, args)
-            print(f"{count:>10} {r['accepted_per_s']:>11,.0f} "
+              f"{'pg CPU':>7} {'machine':>8} {'ms CPU/1k msg':>13}   (accepted/s, "
+              f"{args.repeat} runs)", flush=True)  # fmt: skip
+        runs = [(1, False)] + [(count, True) for count in counts]
+        for count, sharded in runs:
+            tries = [fleet_run(pg, work, count, args, sharded) for _ in range(args.repeat)]
+            r = median(tries, "accepted_per_s")
+            low, high = (f(t["accepted_per_s"] for t in tries) for f in (min, max))
+            name = f"{count}" if sharded else "1 (off)"
+            print(f"{name:>10} {r['accepted_per_s']:>11,.0f} "
                   f"{r['accepted_per_s'] / count:>10,.0f} {r['sent_per_s']:>10,.0f} "
                   f"{r['acked_per_s']:>8,.0f} {r['rows_per_s']:>10,.0f} "
                   f"{r['commits_per_s']:>8,.0f} {r['collector_cpu']:>9.0%} "
                   f"{r['postgres_cpu']:>7.0%} {r['machine_cpu']:>8.0%} "
-                  f"{r['cpu_ms_per_1k']:>13,.0f}", flush=True)  # fmt: skip
+                  f"{r['cpu_ms_per_1k']:>13,.0f}   ({low:,.0f}–{high:,.0f})",
+                  flush=True)  # fmt: skip
         print("\nthe store alone: StoreWriter processes flat out into the same PostgreSQL")
         print(f"{'writers':>10} {'rows/s':>10} {'db tx/s':>8} {'pg CPU':>7} {'machine':>8}",
               flush=True)  # fmt: skip
         for writers in counts:
-            r = store_ceiling(pg, writers, args.writer_seconds)
+            tries = [store_ceiling(pg, writers, args.writer_seconds) for _ in range(args.repeat)]
+            r = median(tries, "rows_per_s")
             print(f"{writers:>10} {r['rows_per_s']:>10,.0f} {r['commits_per_s']:>8,.0f} "
                   f"{r['postgres_cpu']:>7.0%} {r['machine_cpu']:>8.0%}", flush=True)  # fmt: skip
     finally:

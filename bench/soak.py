@@ -9,9 +9,9 @@ with every period divided by ten (about 1,900 UDP reports/s, 140 full state sync
 state changes/s over acknowledged TCP), plus one real one-agent (a fake LXC tree whose
 containers keep changing state) reporting to the same collector on short periods. Every
 ``--sample`` seconds the collector's and the agent's RSS, threads and open fds are read from
-/proc. After the warm-up (the first fifth of the run, at most two minutes) the RSS growth is the
-median of the last samples against the median of the first ones (goal < 1 %), and threads and
-fds must not grow at all.
+/proc. After the warm-up (a fifth of the run, at least one minute, at most two) the RSS growth
+is the median of the last samples against the median of the first ones (goal < 1 %), and
+threads and fds must not grow at all.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def soak(args: argparse.Namespace, work: Path) -> bool:
     )  # fmt: skip
     progress = Progress()
     seconds = args.minutes * 60
-    warm_up = min(120.0, seconds / 5)
+    warm_up = max(60.0, min(120.0, seconds / 5))  # at least the agent's system_host period
     window = max(10.0, min(60.0, (seconds - warm_up) / 5))
     print(
         f"soak: {spec.hosts:,} hosts / {spec.vms:,} VMs at {spec.scale:g}× OpenNebula's rate "

@@ -20,6 +20,7 @@ leader is either committed before the new leader reads the shard back, or not at
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -67,19 +68,23 @@ def check_epochs(conn: Connection, epochs: Mapping[int, int]) -> None:
     """The writers' fence: raise :class:`Fenced` unless ``epochs`` are still the shards' epochs.
 
     Run first in a write transaction; the rows stay share-locked until it ends, so a takeover's
-    epoch bump waits for it.
+    epoch bump waits for it. Driver SQL made once per set of shards (it runs once per batch).
     """
     if not epochs:
         raise Fenced("this collector leads no shard")
-    query = (
-        sa.select(_T.c.shard, _T.c.epoch)
-        .where(_T.c.shard.in_(sorted(epochs)))
-        .with_for_update(read=True)
-    )
-    found = {int(shard): int(epoch) for shard, epoch in conn.execute(query)}
+    sql = _fence_sql(conn.dialect.name, tuple(sorted(epochs)))
+    found = {int(shard): int(epoch) for shard, epoch in conn.exec_driver_sql(sql)}
     lost = sorted(s for s, e in epochs.items() if found.get(s) != e)
     if lost:
         raise Fenced(f"shard(s) {lost} were taken over by another collector")
+
+
+@functools.lru_cache(maxsize=64)
+def _fence_sql(dialect: str, shards: tuple[int, ...]) -> str:
+    """``SELECT shard, epoch … FOR SHARE`` of ``shards`` (integers, written in the text)."""
+    lock = "LOCK IN SHARE MODE" if dialect in ("mysql", "mariadb") else "FOR SHARE"
+    listed = ", ".join(str(int(shard)) for shard in shards)
+    return f"SELECT shard, epoch FROM shard_leases WHERE shard IN ({listed}) {lock}"  # noqa: S608
 
 
 class LeaseSession:
