@@ -9,16 +9,23 @@ VM must end in the state the fleet last gave it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from itertools import pairwise
 from pathlib import Path
+
+import pytest
 
 from bench.fleet_collector import FleetCollector
 from bench.fleet_hosts import FleetSpec
 from bench.fleet_sender import ACK_OK, FleetSender
 from onemon.collector.store import StoreReader
 from tests.e2e import stack
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("ONEMON_E2E") == "0", reason="ONEMON_E2E=0 skips the e2e tier"
+)
 
 SPEC = FleetSpec(hosts=100, vms=400, legacy_share=0.0, scale=10, churn=20, tcp_connections=4,
                  marker_rate=0, first_host=1000)  # fmt: skip

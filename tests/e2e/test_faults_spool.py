@@ -11,7 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from bench.fleet_agent import collector_outage
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("ONEMON_E2E") == "0", reason="ONEMON_E2E=0 skips the e2e tier"
+)
 
 LONG = os.environ.get("ONEMON_FAULTS_LONG") == "1"
 

@@ -30,6 +30,10 @@ from bench.fleet_sender import ACK_OK, FleetSender
 from onemon.collector.store import StoreReader
 from tests.e2e import stack
 
+pytestmark = pytest.mark.skipif(
+    os.environ.get("ONEMON_E2E") == "0", reason="ONEMON_E2E=0 skips the e2e tier"
+)
+
 OUTAGE = float(os.environ.get("ONEMON_FAULTS_STORE_OUTAGE", "60" if os.environ.get(
     "ONEMON_FAULTS_LONG") == "1" else "20"))  # fmt: skip
 MAX_BACKLOG = 20_000

@@ -8,6 +8,7 @@ journal. The XML-RPC front's part of the issue belongs to its own tests.
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
@@ -28,6 +29,10 @@ from onemon.wire.limits import MAX_TCP_MESSAGE
 from onemon.wire.model import Message, MessageType, Status
 from onemon.wire.stream import FrameReader, decode_ack, frame
 from tests.e2e import stack
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("ONEMON_E2E") == "0", reason="ONEMON_E2E=0 skips the e2e tier"
+)
 
 T = MessageType
 BOOT = (int(time.time() * 1e6)).to_bytes(8, "big") + b"security"

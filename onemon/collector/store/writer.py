@@ -38,6 +38,8 @@ YIELD_ROWS = 64
 """Rows built between two yields of the GIL (about half a millisecond of Python): the event
 loop, when it has datagrams waiting, runs first, so that under overload the backlog sheds
 history instead of the kernel dropping datagrams (the writer only uses what is left)."""
+WRITE_ROWS = 256
+"""Rows per statement, with a GIL yield between statements (the driver's per-row work)."""
 _BULK = (
     ("hosts", schema.hosts, rows.HOST_COLUMNS, True),
     ("vms", schema.vms, rows.VM_COLUMNS, True),
@@ -528,17 +530,17 @@ class StoreWriter:
             ("hosts", schema.hosts, work.hosts, work.deleted_hosts),
             ("vms", schema.vms, work.vms, work.deleted_vms),
         ):
-            bulk[name].run(conn, upserts)
+            _run_all(bulk[name], conn, upserts)
             for start in range(0, len(deleted), _IN_CHUNK):
                 ids = deleted[start : start + _IN_CHUNK]
                 conn.execute(sa.delete(table).where(table.c.id.in_(ids)))
                 if name == "hosts":
                     progress = schema.progress
                     conn.execute(sa.delete(progress).where(progress.c.host_id.in_(ids)))
-        bulk["progress"].run(conn, work.progress)
-        bulk["journal"].run(conn, work.journal)
-        bulk["host_monitoring"].run(conn, work.host_samples)
-        bulk["vm_monitoring"].run(conn, work.vm_samples)
+        _run_all(bulk["progress"], conn, work.progress)
+        _run_all(bulk["journal"], conn, work.journal)
+        _run_all(bulk["host_monitoring"], conn, work.host_samples)
+        _run_all(bulk["vm_monitoring"], conn, work.vm_samples)
 
     def _succeeded(self, written: int, started: float) -> None:
         """Account a commit and wake whoever waited for it."""
@@ -680,6 +682,14 @@ def _build_all(build: Callable[[Any], rows.Params], entries: list[Entry]) -> lis
         time.sleep(0)  # releases the GIL: a thread waiting for it (the event loop) goes first
         out += [build(entry) for entry in entries[start : start + YIELD_ROWS]]
     return out
+
+
+def _run_all(bulk: BulkWrite, conn: Connection, params: list[rows.Params]) -> None:
+    """``bulk.run(conn, params)`` in statements of WRITE_ROWS rows, yielding the GIL between."""
+    for start in range(0, len(params), WRITE_ROWS):
+        if start:
+            time.sleep(0)  # as in _build_all: a waiting event loop goes first
+        bulk.run(conn, params[start : start + WRITE_ROWS] if len(params) > WRITE_ROWS else params)
 
 
 def _set_done(future: asyncio.Future[None]) -> None:
