@@ -15,7 +15,6 @@ import tracemalloc
 from typing import Any
 
 import cbor2
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -108,14 +107,12 @@ def reshaped_envelopes(draw: st.DrawFn) -> tuple[int, bytes]:
         raw, flags = zlib.compress(raw), native.FLAG_ZLIB
     fields: list[Any] = [
         native.VERSION, KEYS.key_for(host_id).key_id, host_id, BOOT,
-        draw(st.integers(0, 2**20)), draw(message_types), draw(st.sampled_from([0, 1])),
+        draw(st.integers(0, 2**63 - 1)), draw(message_types), draw(st.sampled_from([0, 1])),
         time.time(), flags, raw,
     ]  # fmt: skip
     if draw(st.booleans()):
         index = draw(st.integers(0, len(fields) - 1))
         value = draw(cbor_values)
-        if index == 4 and type(value) is int and value > 2**20:
-            value = 2**20  # a large seq jump is a known bug: see test_a_seq_jump_*
         fields[index] = value
     return host_id, seal(fields, host_id)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -66,6 +67,7 @@ async def serve(config: CollectorConfig, path: Path | None = None) -> None:
     """Run until SIGTERM or SIGINT; SIGHUP reloads what can change live."""
     collector = Collector(config)
     await collector.start()
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -75,6 +77,20 @@ async def serve(config: CollectorConfig, path: Path | None = None) -> None:
     await stop.wait()
     notify("STOPPING=1")
     await collector.stop()
+
+
+GC_THRESHOLDS = (50_000, 20, 10)
+"""Young collections every 50,000 net allocations instead of 700: a MONITOR_VM part alone
+allocates hundreds of containers, almost all freed by reference counting before any cycle
+collection could matter; measured ~8 % less CPU per message under the ingest benchmark."""
+
+
+def tune_gc() -> None:
+    """After start-up: what was built so far (modules, restored state) is never scanned again,
+    and the cycle collector runs less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,9 +72,9 @@ def test_a_leader_cut_off_from_the_database_stops_and_a_healthy_one_takes_over(
     started: list[stack.Process] = []
     figures: dict[str, Any] = {}
     try:
-        for process in (a, b):
-            process.start()
-            started.append(process)
+        for collector in (a, b):
+            collector.start()
+            started.append(collector)
         a.wait_ready()
         b.wait_ready()
         wait_led(a, {0}, 15)
@@ -87,7 +87,6 @@ def test_a_leader_cut_off_from_the_database_stops_and_a_healthy_one_takes_over(
         cut = time.time()
         figures["stopped_applying_seconds"] = wait_led(a, set(), 10)
         figures["takeover_seconds"] = wait_led(b, {0, 1}, 20) + figures["stopped_applying_seconds"]
-        figures["agent_stall_seconds"] = 0.0
         time.sleep(3.0)
         health = a.get("/api/v1/health")
         ns.run("iptables", "-w", "-D", *rule)
@@ -108,6 +107,7 @@ def test_a_leader_cut_off_from_the_database_stops_and_a_healthy_one_takes_over(
     print(f"\npartition of a shard leader from PostgreSQL: {figures}")
     assert figures["stopped_applying_seconds"] < LEASE  # lease/2 + one check, in practice
     assert figures["takeover_seconds"] < LEASE + 5
+    assert figures["agent_stall_seconds"] < LEASE + 7
     assert health["sharding"]["led"] == [] and health["hosts"] == 0  # a held nothing meanwhile
     assert result["unflushed"] == 0 and set(result["acks"]) == {"ok"}, result["acks"]
     assert lost_and_doubled(result["sent"], journal(server.url(database))) == []

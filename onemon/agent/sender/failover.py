@@ -50,10 +50,10 @@ class Failover:
         now = self._clock()
         if self.redirect is not None and self.collectors[self.redirect].ready_at <= now:
             return self.redirect, 0.0
-        for index, collector in enumerate(self.collectors):
+        for index, collector in enumerate(self.collectors[: self._listed]):
             if collector.ready_at <= now:
                 return index, 0.0
-        index = min(range(len(self.collectors)), key=lambda i: self.collectors[i].ready_at)
+        index = min(range(self._listed), key=lambda i: self.collectors[i].ready_at)
         return index, self.collectors[index].ready_at - now
 
     def ready(self, index: int) -> bool:
@@ -92,10 +92,12 @@ class Failover:
             self.redirect = None
             return None
         listed = [c.address for c in self.collectors[: self._listed]]
+        if self.current >= self._listed:
+            self.current = 0  # the extra entry below goes
+        del self.collectors[self._listed :]
         if address in listed:
             index = listed.index(address)
-        else:  # one extra entry, replaced by the next redirect outside the list
-            del self.collectors[self._listed :]
+        else:  # one extra entry, replaced by the next redirect
             self.collectors.append(Collector(address, Backoff(self._steps)))
             index = self._listed
         self.collectors[index].ready_at = 0.0

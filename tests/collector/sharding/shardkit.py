@@ -102,7 +102,7 @@ async def send_frames(app: Collector, *items: tuple[Message, int]) -> list[Ack]:
     reader, writer = await asyncio.open_connection("127.0.0.1", app.tcp_port)
     try:
         writer.write(b"".join(frame(native.encode(m, KEY, BOOT, seq)) for m, seq in items))
-        frames, acks = FrameReader(), []
+        frames, acks = FrameReader(), list[Ack]()
         async with asyncio.timeout(10):
             while len(acks) < len(items):
                 acks += [decode_ack(f) for f in frames.feed(await reader.read(4096))]

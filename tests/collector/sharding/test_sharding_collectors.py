@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,13 @@ from shardkit import BOOT, KEY, beacon, led, make_config, send_frames, state_vm,
 
 from onemon.agent.sender import Sender
 from onemon.collector.app import Collector
-from onemon.collector.config import CollectorConfig
+from onemon.collector.config import CollectorConfig, ShardingConfig
 from onemon.collector.sharding import MOVED, NO_LEADER
 from onemon.collector.store import StoreReader
 from onemon.wire import native
 
 ASSIGN = {0: (10, 12), 1: (11, 13)}
 HOSTS = (10, 11, 12, 13)
-
-Factory = Callable[..., CollectorConfig]
 
 
 @pytest.fixture
@@ -174,8 +173,8 @@ async def test_configuration_is_checked() -> None:
 
 
 async def test_without_sharding_nothing_changes(tmp_path: Path, store_url: str) -> None:
-    config = make_config(tmp_path, "x", store_url, hosts=HOSTS)
-    config = type(config)(**{**config.__dict__, "sharding": type(config.sharding)()})
+    config = dataclasses.replace(make_config(tmp_path, "x", store_url, hosts=HOSTS),
+                                 sharding=ShardingConfig())  # fmt: skip
     app = Collector(config)
     await app.start()
     try:

@@ -38,7 +38,11 @@ async def test_a_fenced_batch_waits_for_discard_then_fails_its_waiters(tmp_path:
             raise Fenced("taken over")
 
     writer.fence = fence
-    writer.on_fenced = lambda: loop.call_soon_threadsafe(fenced.set)
+
+    def on_fenced() -> None:
+        loop.call_soon_threadsafe(fenced.set)
+
+    writer.on_fenced = on_fenced
     await asyncio.to_thread(writer.start)
     try:
         journal(writer, 1)
