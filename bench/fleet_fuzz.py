@@ -83,17 +83,22 @@ class Input:
 
 
 def native_units(stream: bytes) -> tuple[int, bool]:
-    """(frames the collector counts in a native stream, whether it ends mid-frame)."""
+    """(inputs the collector counts in a native stream, whether it ends mid-frame).
+
+    Every complete frame counts once; so does a stream cut inside a frame (``truncated``) and
+    an oversize header (``too_large``, then the connection is closed).
+    """
     units, at = 0, 0
     while len(stream) - at >= 4:
         (length,) = struct.unpack_from(">I", stream, at)
         if length > MAX_TCP_MESSAGE:
-            return units + 1, False  # too_large, then the connection is closed
+            return units + 1, False
         if len(stream) - at - 4 < length:
-            return units, True
+            return units + 1, True
         units += 1
         at += 4 + length
-    return units, at != len(stream)
+    cut = at != len(stream)
+    return units + int(cut), cut
 
 
 def tcp_input(data: bytes, label: str) -> Input:

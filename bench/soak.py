@@ -72,12 +72,21 @@ class Series:
         ok_rss = growth < 0.01
         ok_counts = threads[2] <= threads[0] and fds[2] <= fds[0]
         verdict = "ok" if ok_rss and ok_counts else "MISSED"
+        span = steady[-1].at - steady[0].at
+        marks = [_nearest(steady, steady[0].at + t * span) for t in (0, 0.25, 0.5, 0.75, 1)]
+        curve = " → ".join(f"{m.rss / MIB:,.1f}" for m in marks)
         return (
             f"  {self.name}: RSS {start / MIB:,.1f} → {end / MIB:,.1f} MB ({growth:+.2%}, goal "
             f"< 1 %; peak {peak / MIB:,.1f} MB); threads {threads[0]:g} → {threads[2]:g} (max "
-            f"{threads[1]}), fds {fds[0]:g} → {fds[2]:g} (max {fds[1]}), goal no growth  {verdict}",
+            f"{threads[1]}), fds {fds[0]:g} → {fds[2]:g} (max {fds[1]}), goal no growth  {verdict}"
+            f"\n    RSS at 0/25/50/75/100 % of the steady part: {curve} MB",
             ok_rss and ok_counts,
         )
+
+
+def _nearest(samples: list[ProcSample], at: float) -> ProcSample:
+    """The sample taken closest to ``at``."""
+    return min(samples, key=lambda sample: abs(sample.at - at))
 
 
 def agent_sent(collector: FleetCollector) -> int:
@@ -131,9 +140,12 @@ def soak(args: argparse.Namespace, work: Path) -> bool:
         started = time.monotonic()
         sender.begin("run", seconds, False)
         rng_step = 0
+        backlog: list[tuple[float, int, int]] = []
         while not sender.ready():
             for item in series:
                 item.read()
+            store = collector.health.get()["store"]
+            backlog.append((time.monotonic(), store["backlog_rows"], store["history_dropped"]))
             lxc.tick()
             vm = AGENT_VMS[rng_step % len(AGENT_VMS)]
             (lxc.freeze if rng_step % 2 == 0 else lxc.thaw)(vm)
@@ -175,6 +187,12 @@ def soak(args: argparse.Namespace, work: Path) -> bool:
         print(line)
         ok = ok and met
     print(f"  (medians of the first and last {window:.0f} s after the warm-up are compared)")
+    steady = [b for b in backlog if b[0] >= started + warm_up]
+    if steady:
+        print(
+            f"  store backlog after the warm-up: {steady[0][1]:,} → {steady[-1][1]:,} rows (max "
+            f"{max(b[1] for b in steady):,}); history shed during the run {backlog[-1][2]:,} rows"
+        )
     return ok
 
 

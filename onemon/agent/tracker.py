@@ -69,7 +69,9 @@ class StateTracker:
 
         Returns the STATE_VM payload, or None when there is nothing to send.
         """
-        sync = self.last_sync is None or now >= self.last_sync + self.sync_period
+        last = self.last_sync
+        # a clock stepped back (now < last) must not hold full syncs off until it catches up
+        sync = last is None or now >= last + self.sync_period or now < last
         reports: list[dict[str, Any]] = []
         changed: dict[int, _Row | None] = {}
         if seen is None:

@@ -172,9 +172,13 @@ class TcpServer:
                     await self.persisted()
                 writer.write(encode_ack(ack))
             await writer.drain()
+            if frames.error is not None:  # frames before an oversize header were served
+                raise frames.error
             while self.backlog_full():  # backpressure: stop reading until the store catches up
                 await asyncio.sleep(0.05)
             timeout = self.limits.read_timeout if frames.pending else self.limits.idle_timeout
             pending = await asyncio.wait_for(reader.read(65536), timeout)
             if not pending:
+                if frames.pending:  # the peer hung up inside a frame
+                    self.ingest.counters.reject("truncated")
                 return

@@ -73,15 +73,26 @@ class FrameReader:
     def __init__(self, max_frame: int = MAX_TCP_MESSAGE) -> None:
         self._buffer = bytearray()
         self._max = max_frame
+        self.error: WireError | None = None
+        """Why the stream cannot go on (an oversize frame announced), once known."""
 
     def feed(self, data: bytes) -> list[bytes]:
-        """Add received bytes; return every frame now complete."""
+        """Add received bytes; return every frame now complete.
+
+        A header announcing an oversize frame ends the stream: the frames completed before it
+        are still returned, and :attr:`error` says why nothing more will be.
+        """
+        if self.error is not None:
+            raise self.error
         self._buffer += data
         frames: list[bytes] = []
         while len(self._buffer) >= HEADER.size:
             (length,) = HEADER.unpack_from(self._buffer)
             if length > self._max:
-                raise WireError("too_large", f"frame of {length} bytes > {self._max}")
+                self.error = WireError("too_large", f"frame of {length} bytes > {self._max}")
+                if not frames:
+                    raise self.error
+                break
             end = HEADER.size + length
             if len(self._buffer) < end:
                 break

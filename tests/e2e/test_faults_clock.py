@@ -124,13 +124,6 @@ def test_host_stays_monitored_and_its_figures_update_after_the_clock_steps_back(
     assert stepped.frozen_report == "UNKNOWN"  # and a state change made after the step
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="onemon/agent/tracker.py StateTracker.cycle decides a full sync with the wall clock "
-    "(`now >= self.last_sync + self.sync_period`, `now` from ProbeGroups.clock = time.time in "
-    "onemon/agent/groups.py): after the node's clock steps back an hour, no full STATE_VM sync "
-    "is sent for an hour (only deltas), so a missed change is not corrected by SYNC_STATE",
-)
 def test_full_state_syncs_continue_after_the_clock_steps_back(stepped: Stepped) -> None:
     before, after = stepped.state_messages
     assert before >= WINDOW / SYNC - 1  # syncs every SYNC seconds

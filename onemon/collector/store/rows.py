@@ -88,8 +88,6 @@ PROGRESS_COLUMNS = ("host_id", "msg_type", "boot_id", "seq", "window")
 
 _COUNTER_KEYS = tuple(VM_COUNTERS)
 _COLUMN_KEYS = ("CPU", *_COUNTER_KEYS)
-_COLUMN_SET = frozenset(_COLUMN_KEYS)
-_INT_ONLY = frozenset({int})
 _MISSING: Any = object()
 
 MonitoringTexts = dict[int, tuple[Template, tuple[Any, ...], str | None]]
@@ -415,43 +413,36 @@ def vm_sample_params(sample: VmSampleCapture, texts: MonitoringTexts | None = No
     """A ``vm_monitoring`` row, in VM_SAMPLE_COLUMNS order (writer thread): the usual figures
     in columns, everything else in ``extra`` (kept in ``texts`` for ``vm_params``)."""
     vm_id, ts, monitoring = sample
-    figures: tuple[Any, ...] = tuple(map(monitoring.get, _COLUMN_KEYS))
-    cpu, counters = figures[0], figures[1:]
-    if (  # the usual case: every figure there, and of its column's type
-        type(cpu) is float
-        and cpu - cpu == 0.0  # finite
-        and _INT_ONLY.issuperset(map(type, counters))
-        and min(counters) >= _I64_MIN
-        and max(counters) <= _I64_MAX
-    ):
-        extra = {k: v for k, v in monitoring.items() if k not in _COLUMN_SET}
-        text = to_json(extra)
-        if texts is not None:
-            texts[id(monitoring)] = (monitoring, figures, text)
-        return (vm_id, float(ts), *figures, text)
     extra = dict(monitoring)  # one atomic copy; the figures that have a column leave it
     pop = extra.pop
     cpu = pop("CPU", _MISSING)
-    if cpu is _MISSING:
-        cpu = None
-    elif type(cpu) is not float or not math.isfinite(cpu):
-        number = _finite(cpu)
-        if number is None:
-            extra["CPU"] = cpu
-        cpu = number
+    clean = type(cpu) is float and cpu - cpu == 0.0  # a finite float: its column as it is
+    if not clean:
+        if cpu is _MISSING:
+            cpu = None
+        else:
+            number = _finite(cpu)
+            if number is None:
+                extra["CPU"] = cpu
+            cpu = number
     row: list[Any] = [vm_id, float(ts), cpu]
     for key in _COUNTER_KEYS:
         value = pop(key, _MISSING)
-        if value is _MISSING:
-            row.append(None)
-        elif type(value) is int and _I64_MIN <= value <= _I64_MAX:  # the usual case, inline
+        if type(value) is int and _I64_MIN <= value <= _I64_MAX:  # the usual case, inline
             row.append(value)
+        elif value is _MISSING:
+            row.append(None)
+            clean = False
         else:
             number = _int64(value)
             if number is None:
                 extra[key] = value
             row.append(number)
-    row.append(to_json(extra))
+            clean = False
+    text = to_json(extra)
+    if clean and texts is not None:  # every figure in its column as it was: vm_params may
+        texts[id(monitoring)] = (monitoring, tuple(row[2:]), text)  # put them back in front
+    row.append(text)
     return tuple(row)
 
 
