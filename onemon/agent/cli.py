@@ -12,7 +12,7 @@ from onemon.agent import opennebula
 from onemon.agent.config import DEFAULT_PATH, AgentConfig
 from onemon.agent.daemon import AgentDaemon
 from onemon.agent.once import as_json, describe, run_once
-from onemon.settings import ConfigError, Loaded, load, load_file
+from onemon.settings import ConfigError, Loaded, load_or_default
 from onemon.wire.keys import KeyFileError
 
 log = logging.getLogger("onemon.agent")
@@ -38,11 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def load_config(path: Path | None) -> Loaded[AgentConfig]:
     """The configuration from ``path``, the default file, or the built-in defaults."""
-    if path is None:
-        if not DEFAULT_PATH.exists():
-            return load(AgentConfig, {})
-        path = DEFAULT_PATH
-    return load_file(AgentConfig, path)
+    return load_or_default(AgentConfig, path, DEFAULT_PATH)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from onemon.front.auth.bootstrap import BootstrapError
 from onemon.front.config import DEFAULT_PATH, FrontConfig
 from onemon.front.daemon import Front
-from onemon.settings import ConfigError, Loaded, load, load_file
+from onemon.settings import ConfigError, Loaded, load_or_default
 from onemon.systemd import notify
 
 log = logging.getLogger("onemon.front")
@@ -32,11 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def load_config(path: Path | None) -> Loaded[FrontConfig]:
     """The configuration from ``path``, the default file, or the built-in defaults."""
-    if path is None:
-        if not DEFAULT_PATH.exists():
-            return load(FrontConfig, {})
-        path = DEFAULT_PATH
-    return load_file(FrontConfig, path)
+    return load_or_default(FrontConfig, path, DEFAULT_PATH)
 
 
 async def serve(config: FrontConfig) -> None:
