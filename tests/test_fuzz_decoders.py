@@ -9,12 +9,15 @@ reach the payload decoder and the state rules instead of stopping at the HMAC ch
 
 from __future__ import annotations
 
+import base64
 import hmac
 import time
 import tracemalloc
+import zlib
 from typing import Any
 
 import cbor2
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -271,3 +274,21 @@ def test_deep_and_huge_declarations_are_refused_cheaply() -> None:
         assert time.perf_counter() - started < 0.5
     assert counted(health) == len(inputs)
     assert health.rejected["trailing_bytes"] == 1
+
+
+SCALAR_WHERE_A_VECTOR_IS_EXPECTED = [
+    (MessageType.STATE_VM, 'VM="x"\n'),
+    (MessageType.MONITOR_HOST, 'MEMORY_NODE="5"\n'),
+    (MessageType.MONITOR_HOST, 'HUGEPAGE="2048"\n'),
+]
+
+
+@pytest.mark.parametrize(("mtype", "text"), SCALAR_WHERE_A_VECTOR_IS_EXPECTED)
+def test_a_scalar_where_a_vector_is_expected_is_applied_or_refused_not_raised(
+    mtype: MessageType, text: str
+) -> None:
+    ingest, health = pipeline()
+    payload = base64.b64encode(zlib.compress(text.encode())).decode()
+    ingest.datagram(f"{mtype.name} SUCCESS {KEYS.hosts[0]} {int(time.time())} {payload}".encode())
+    assert counted(health) == 1
+    assert health.rejected.get("internal_error", 0) == 0

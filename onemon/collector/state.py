@@ -246,6 +246,8 @@ class CloudState:
         """Apply reported states; on a full sync, missing VMs take MISSING_STATE (§2.4)."""
         reported: set[int] = set()
         for entry in values(payload, "VM"):
+            if not isinstance(entry, dict):  # text where a vector belongs: nothing to apply
+                continue
             vm_id = _int(entry, "ID", -1)
             try:
                 report = VmReport(str(entry.get("STATE", "")).upper())
@@ -370,13 +372,13 @@ def _node_id(vec: Any) -> int:
 def _numa_usage(payload: Template) -> list[dict[str, Any]]:
     """Group HUGEPAGE and MEMORY_NODE vectors by NODE_ID (§2.2)."""
     nodes: dict[int, dict[str, Any]] = {}
-    for vec in values(payload, "MEMORY_NODE"):
+    for vec in (v for v in values(payload, "MEMORY_NODE") if isinstance(v, dict)):
         node_id = _node_id(vec)
         node = nodes.get(node_id)
         if node is None:
             node = nodes[node_id] = {"HUGEPAGE": []}
         node["MEMORY"] = {"FREE": _whole(vec.get("FREE")), "USED": _whole(vec.get("USED"))}
-    for vec in values(payload, "HUGEPAGE"):
+    for vec in (v for v in values(payload, "HUGEPAGE") if isinstance(v, dict)):
         node_id = _node_id(vec)
         node = nodes.get(node_id)
         if node is None:
