@@ -45,8 +45,8 @@ class Window:
     """CPU use of the receiver's main (event loop) thread in the window, in CPUs."""
     other_cpu: float
     """CPU use of its other threads."""
-    by_thread: dict[str, float]
-    """CPU use of the other threads by name (``onemon-store-writer``, ``render_0``…)."""
+    by_thread: dict[int, float]
+    """CPU use of each other thread, by thread id."""
 
     @property
     def rate(self) -> float:
@@ -64,8 +64,8 @@ class Window:
         return (self.main_cpu + self.other_cpu) * self.seconds / max(1, self.counted)
 
 
-def thread_cpu(pid: int, names: dict[int, str] | None = None) -> dict[int, float]:
-    """CPU seconds (user + system) of each thread of ``pid``; their names into ``names``."""
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of ``pid``."""
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[int, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -75,8 +75,6 @@ def thread_cpu(pid: int, names: dict[int, str] | None = None) -> dict[int, float
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
         out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
-        if names is not None:
-            names[int(task.name)] = stat[stat.index("(") + 1 : stat.rindex(")")]
     return out
 
 
@@ -96,17 +94,16 @@ def flat_out(conn: Connection, port: int, count: Callable[[], int], pid: int) ->
     start, first = timed(count)
     time.sleep(max(0.0, go + FLAT_SECONDS - WINDOW_END - time.perf_counter()))
     end, last = timed(count)
-    names: dict[int, str] = {}
-    cpu_after = thread_cpu(pid, names)
+    cpu_after = thread_cpu(pid)
     sent, send_seconds = conn.recv()
     seconds = end - start
     main = (cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0)) / seconds
     total = (sum(cpu_after.values()) - sum(cpu_before.values())) / seconds
-    by_thread: dict[str, float] = {}
-    for tid, cpu in cpu_after.items():
-        if tid != pid:
-            name = names.get(tid, "?")
-            by_thread[name] = by_thread.get(name, 0.0) + (cpu - cpu_before.get(tid, 0.0)) / seconds
+    by_thread = {
+        tid: (cpu - cpu_before.get(tid, 0.0)) / seconds
+        for tid, cpu in cpu_after.items()
+        if tid != pid
+    }
     return Window(go, sent, send_seconds, last - first, seconds, main, total - main, by_thread)
 
 

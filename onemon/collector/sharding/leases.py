@@ -21,6 +21,7 @@ leader is either committed before the new leader reads the shard back, or not at
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ LOCK_CLASS = 0x6F6E6D73
 """PostgreSQL advisory lock class id of shard locks ("onms"); the shard is the object id."""
 
 _T = schema.shard_leases
+log = logging.getLogger("onemon.collector.sharding")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +118,7 @@ class LeaseSession:
                 keepalives_interval=1,
                 keepalives_count=2,
                 tcp_user_timeout=check_ms,
-                options=(
-                    f"-c idle_session_timeout={max(1000, int(lease * 1000))}"
-                    f" -c statement_timeout={check_ms} -c lock_timeout={check_ms // 2}"
-                ),
+                options=f"-c statement_timeout={check_ms} -c lock_timeout={check_ms // 2}",
             )
         else:
             connect_args.update(read_timeout=check_ms / 1000, write_timeout=check_ms / 1000)
@@ -139,8 +138,21 @@ class LeaseSession:
 
     def connect(self) -> None:
         """Open the session (no lock held yet)."""
-        if self._conn is None:
-            self._conn = self._engine.connect()
+        if self._conn is not None:
+            return
+        conn = self._engine.connect()
+        if self.backend == "postgresql":
+            lease_ms = max(1000, int(self.lease * 1000))
+            # the server also drops a peer its keepalives find gone
+            keepalive = ("tcp_keepalives_idle = 1", "tcp_keepalives_interval = 1",
+                         "tcp_keepalives_count = 2", f"tcp_user_timeout = {lease_ms}")  # fmt: skip
+            for setting in keepalive:
+                conn.exec_driver_sql(f"SET {setting}")
+            try:  # PostgreSQL 14+: a silent leader's locks go after the lease, even if frozen
+                conn.exec_driver_sql(f"SET idle_session_timeout = {lease_ms}")
+            except sa.exc.DBAPIError:
+                log.warning("PostgreSQL < 14: a frozen (not dead) leader keeps its shards")
+        self._conn = conn
 
     def close(self) -> None:
         """End the session: the server releases every lock it held."""
