@@ -18,6 +18,8 @@ class Collector:
     address: Address
     backoff: Backoff
     ready_at: float = 0.0
+    endpoint: int = 0
+    """Which of the name's addresses to try first: the next one after each failure."""
 
 
 class Failover:
@@ -65,6 +67,7 @@ class Failover:
         if index == self.redirect:
             self.redirect = None  # back to the list, in order
         collector = self.collectors[index]
+        collector.endpoint += 1  # a name with several addresses: start with the next one
         delay = collector.backoff.fail()
         collector.ready_at = self._clock() + delay
         self.failures += 1

@@ -124,7 +124,8 @@ class LegacyTransport:
                 await asyncio.sleep(delay)
                 continue  # the queue or the best collector may have changed meanwhile
             message = self._queue[0]
-            address = self._failover.collectors[index].address
+            collector = self._failover.collectors[index]
+            address = collector.address
             try:
                 line = self._encode(message)
             except Exception as exc:  # a message the codec refuses would block the queue
@@ -133,7 +134,7 @@ class LegacyTransport:
                 self.dropped += 1
                 continue
             try:
-                await self._deliver(address, line)
+                await self._deliver(address, line, collector.endpoint)
             except (OSError, TimeoutError) as exc:
                 self._stats.send_errors += 1
                 delay = self._failover.failed(index)
@@ -146,9 +147,9 @@ class LegacyTransport:
             self._stats.messages_sent[(message.type.name, "tcp")] += 1
             self._stats.bytes_sent += len(line)
 
-    async def _deliver(self, address: Address, line: bytes) -> None:
+    async def _deliver(self, address: Address, line: bytes, start: int) -> None:
         """Connect, send one line, close (OpenNebula's ``TCPSocket.new … send … close``)."""
-        _, writer = await open_stream(address, self._timeout)
+        _, writer = await open_stream(address, self._timeout, start)
         try:
             writer.write(line)
             async with asyncio.timeout(self._timeout):

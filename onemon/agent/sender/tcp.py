@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from onemon.agent.sender.address import Address, Target
+from onemon.agent.sender.address import Address, Target, resolve_all
 from onemon.agent.sender.failover import Failover
 from onemon.agent.sender.redirect import NO_LEADER, NoLeader, Redirected, redirect_target
 from onemon.agent.sender.spool import Spool, SpoolEntry
@@ -39,13 +39,33 @@ class _InFlight:
 
 
 async def open_stream(
-    address: Address, timeout: float
+    address: Address, timeout: float, start: int = 0
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect to ``address`` (its name resolved now), bounded by ``timeout``."""
+    """Connect to ``address``, its name resolved now: of several endpoints (a DNS name with
+    several records), the ``start``-th (modulo their number) first, then the others in order;
+    each attempt, and the lookup, bounded by ``timeout``."""
     # asyncio.timeout, never wait_for, in this package: on 3.11 wait_for can swallow a
     # cancellation arriving as the awaited operation completes, and the link would never stop.
     async with asyncio.timeout(timeout):
-        return await asyncio.open_connection(address.host, address.port)
+        targets = await resolve_all(address)
+    first = start % len(targets)
+    loop = asyncio.get_running_loop()
+    error: OSError | TimeoutError | None = None
+    for family, sockaddr in targets[first:] + targets[:first]:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.sock_connect(sock, sockaddr)
+                return await asyncio.open_connection(sock=sock)
+        except (OSError, TimeoutError) as exc:
+            sock.close()
+            error = exc
+        except BaseException:
+            sock.close()
+            raise
+    assert error is not None
+    raise error
 
 
 async def close_stream(writer: asyncio.StreamWriter, timeout: float = 1.0) -> None:
@@ -133,8 +153,9 @@ class AckLink:
         log.info("collector %s: this host's shard is led by %s; going there", came_from, address)
 
     async def _session(self, index: int) -> None:
-        address = self._failover.collectors[index].address
-        reader, writer = await open_stream(address, self._connect_timeout)
+        collector = self._failover.collectors[index]
+        address = collector.address
+        reader, writer = await open_stream(address, self._connect_timeout, collector.endpoint)
         sock: socket.socket | None = writer.get_extra_info("socket")
         family = socket.AF_INET
         if sock is not None:
@@ -143,7 +164,7 @@ class AckLink:
         self.peer = (int(family), tuple(writer.get_extra_info("peername")))
         self._failover.use(index)
         self._stats.current_collector = str(address)
-        log.info("connected to collector %s", address)
+        log.info("connected to collector %s (%s)", address, self.peer[1][0])
         self._switch = False
         inflight: deque[_InFlight] = deque()
         tasks = [asyncio.create_task(self._read_acks(reader, inflight, index))]
@@ -255,9 +276,12 @@ class AckLink:
             for index in range(current):
                 if not self._failover.ready(index):
                     continue
-                address = self._failover.collectors[index].address
+                collector = self._failover.collectors[index]
+                address = collector.address
                 try:
-                    _, writer = await open_stream(address, self._connect_timeout)
+                    _, writer = await open_stream(
+                        address, self._connect_timeout, collector.endpoint
+                    )
                 except (OSError, TimeoutError) as exc:
                     delay = self._failover.failed(index)
                     log.debug("collector %s still down: %s (next try in %.3g s)", address, exc,
