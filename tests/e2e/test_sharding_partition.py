@@ -1,9 +1,9 @@
-"""Cut a shard leader off the database: it stops applying, a healthy collector takes over, and
-when the network heals the shard goes back home; nothing lost or doubled through both moves.
+"""Cut a shard leader off the database (PostgreSQL, MariaDB): it stops applying, a healthy
+collector takes over, and when the network heals the shard goes back home; nothing lost or doubled through both moves.
 
 Collector ``a`` runs in a network namespace and leads shard 0; ``b`` runs outside and leads
-shard 1. An iptables rule in ``a``'s namespace drops its packets to PostgreSQL (agents still
-reach ``a``): ``a`` misses its lease checks and stops applying after lease/2; PostgreSQL ends
+shard 1. An iptables rule in ``a``'s namespace drops its packets to the database (agents still
+reach ``a``): ``a`` misses its lease checks and stops applying after lease/2; the server ends
 its silent lock session after the lease, and ``b`` takes shard 0. The rule is removed: ``a``
 asks for its home shard back and ``b`` hands it over once its rows are written.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.collector.sharding.dbservers import PgServer, Unavailable
+from tests.collector.sharding.dbservers import MariaDbServer, PgServer, Unavailable
 from tests.e2e import stack
 from tests.e2e.infra import netns
 from tests.e2e.sharding_stack import (
@@ -34,17 +34,22 @@ from tests.e2e.sharding_stack import (
 LEASE = 3.0
 
 
-@pytest.fixture
+@pytest.fixture(params=["postgresql", "mariadb"])
 def cut_off(
-    netns_factory: Callable[[int], list[netns.Netns]],
-) -> Iterator[tuple[netns.Netns, PgServer]]:
-    """A namespace for ``a``, and PostgreSQL listening on loopback and on its veth's far end."""
+    request: pytest.FixtureRequest, netns_factory: Callable[[int], list[netns.Netns]]
+) -> Iterator[tuple[netns.Netns, PgServer | MariaDbServer]]:
+    """A namespace for ``a``, and a database server listening on loopback and on its veth's far
+    end (MariaDB on every address: one bind address, or all)."""
     (ns,) = netns_factory(1)
     assert ns.host_ip is not None
     try:
-        server = PgServer(listen=("127.0.0.1", ns.host_ip))
+        server: PgServer | MariaDbServer = (
+            PgServer(listen=("127.0.0.1", ns.host_ip))
+            if request.param == "postgresql"
+            else MariaDbServer(listen="0.0.0.0")
+        )
     except Unavailable as exc:
-        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+        pytest.skip(f"{request.param} cannot run here: {exc}")
     try:
         yield ns, server
     finally:
@@ -52,7 +57,7 @@ def cut_off(
 
 
 def test_a_leader_cut_off_from_the_database_stops_and_a_healthy_one_takes_over(
-    tmp_path: Path, cut_off: tuple[netns.Netns, PgServer]
+    tmp_path: Path, cut_off: tuple[netns.Netns, PgServer | MariaDbServer]
 ) -> None:
     ns, server = cut_off
     assert ns.host_ip is not None
@@ -104,7 +109,7 @@ def test_a_leader_cut_off_from_the_database_stops_and_a_healthy_one_takes_over(
                 process.kill()
 
     figures["agent_stall_seconds"] = longest_stall(result, shard0, cut)
-    print(f"\npartition of a shard leader from PostgreSQL: {figures}")
+    print(f"\npartition of a shard leader from {server.kind}: {figures}")
     assert figures["stopped_applying_seconds"] < LEASE  # lease/2 + one check, in practice
     assert figures["takeover_seconds"] < LEASE + 5
     assert figures["agent_stall_seconds"] < LEASE + 7
