@@ -1,5 +1,6 @@
 """Cut a shard leader off the database (PostgreSQL, MariaDB): it stops applying, a healthy
-collector takes over, and when the network heals the shard goes back home; nothing lost or doubled through both moves.
+collector takes over, and when the network heals the shard goes back home; nothing lost or
+doubled through both moves.
 
 Collector ``a`` runs in a network namespace and leads shard 0; ``b`` runs outside and leads
 shard 1. An iptables rule in ``a``'s namespace drops its packets to the database (agents still
