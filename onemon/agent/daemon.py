@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from onemon.agent import memory
 from onemon.agent.config import AgentConfig
 from onemon.agent.groups import ProbeGroups
 from onemon.agent.scheduler import Scheduler
@@ -66,6 +67,7 @@ class AgentDaemon:
 
     async def run(self) -> None:
         """Start everything, serve until told to stop, then stop cleanly."""
+        memory.limit_arenas()  # before any thread allocates
         self.sender = make_sender(self.config)
         await self.sender.start()
         self._start_groups()
@@ -84,7 +86,9 @@ class AgentDaemon:
             self.config.host_id, self.config.host_name, self.config.send.wire_format,
             ", ".join(collector_addresses(self.config)),
         )  # fmt: skip
+        trimmer = asyncio.create_task(self._trim_memory(), name="trim-memory")
         await self._stop.wait()
+        trimmer.cancel()
         notify("STOPPING=1")
         await self._shutdown()
 
@@ -162,6 +166,13 @@ class AgentDaemon:
             await self.scheduler.stop()
         if self.groups is not None:
             self.groups.close()
+
+    @staticmethod
+    async def _trim_memory() -> None:
+        """Hand freed heap memory back to the kernel now and then (see ``memory``)."""
+        while True:
+            await asyncio.sleep(memory.TRIM_SECONDS)
+            memory.trim()
 
     def _trigger_system(self) -> None:
         if self.scheduler is not None:

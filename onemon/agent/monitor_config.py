@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, NoReturn
-from xml.parsers import expat
+from typing import TYPE_CHECKING, Final, NoReturn
 
 from onemon.agent.config import Periods
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 MAX_CONFIG_BYTES: Final = 1024 * 1024
 """Largest configuration XML :func:`parse` accepts."""
@@ -129,6 +130,10 @@ def _refuse(*_: object) -> NoReturn:
 
 def _tree(xml: bytes) -> ET.Element:
     """Parse with expat into an ElementTree, refusing any DTD (so no entity can be defined)."""
+    # Imported here: the daemon only builds this XML (``build``); parsing is for --opennebula.
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+    from xml.parsers import expat  # noqa: PLC0415
+
     if len(xml) > MAX_CONFIG_BYTES:
         raise MonitorConfigError([f"configuration of {len(xml)} bytes, limit {MAX_CONFIG_BYTES}"])
     builder = ET.TreeBuilder()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +52,8 @@ class KeyRing:
 
 def generate_secret() -> bytes:
     """A fresh 32-byte random secret."""
+    import secrets  # noqa: PLC0415  (lazy: the agent only reads keys, and secrets imports random)
+
     return secrets.token_bytes(32)
 
 

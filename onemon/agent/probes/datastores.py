@@ -6,7 +6,6 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from fractions import Fraction
 from math import ceil
 
 from onemon.wire.model import Template, add
@@ -51,15 +50,15 @@ def _usage(path: str, statvfs: StatVfs) -> tuple[int, int, int]:
 
 def du_human(size: int) -> str:
     """A byte count as ``du -sh`` prints it (powers of 1024, rounded up, one decimal below 10)."""
-    value, exp = Fraction(size), 0
-    while value >= 1024 and exp < len(_UNITS) - 1:
-        value, exp = value / 1024, exp + 1
+    exp, scale = 0, 1  # the value shown is size / scale, rounded up (exact integer arithmetic)
+    while size >= scale * 1024 and exp < len(_UNITS) - 1:
+        exp, scale = exp + 1, scale * 1024
     if exp == 0:
         return str(size)
-    if value < 10:
-        tenths = ceil(value * 10)
+    if size < 10 * scale:
+        tenths = -(-size * 10 // scale)
         return f"{tenths // 10}.{tenths % 10}{_UNITS[exp]}" if tenths < 100 else f"10{_UNITS[exp]}"
-    whole = ceil(value)
+    whole = -(-size // scale)
     if whole == 1024 and exp < len(_UNITS) - 1:
         return f"1.0{_UNITS[exp + 1]}"
     return f"{whole}{_UNITS[exp]}"

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import base64
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from onemon.wire.model import Template
 
@@ -33,6 +33,9 @@ from .libvirt_client import (
     LibvirtClient,
 )
 from .vm_state import VmState, kvm_state
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 __all__ = [
     "DEFAULT_URI",
@@ -88,6 +91,8 @@ def vm_states(domains: Iterable[Domain]) -> list[VmState]:
 
 def import_template(xml: str) -> str:
     """Base64 of the minimal OpenNebula template for importing a wild domain ('' if unreadable)."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415  (only nodes with wild domains need it)
+
     try:
         root = ET.fromstring(xml)  # noqa: S314  (libvirt's own output, no entity expansion)
     except ET.ParseError:

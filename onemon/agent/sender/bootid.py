@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import struct
 import time
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ class BootId:
         previous = read_counter(path)
         counter = time.time_ns() // 1000 if previous is None else previous + 1
         write_counter(path, counter)
-        return cls(counter, secrets.token_bytes(8))
+        return cls(counter, os.urandom(8))
 
 
 def read_counter(path: Path) -> int | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
+import random
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,36 @@ def test_df_mb_rounds_up_like_df() -> None:
 )
 def test_du_human(size: int, text: str) -> None:
     assert du_human(size) == text
+
+
+def du_human_fraction(size: int) -> str:
+    """The exact-fraction version du_human replaced (it imported fractions, hence decimal)."""
+    units = ("", "K", "M", "G", "T", "P", "E", "Z", "Y")
+    value, exp = Fraction(size), 0
+    while value >= 1024 and exp < len(units) - 1:
+        value, exp = value / 1024, exp + 1
+    if exp == 0:
+        return str(size)
+    if value < 10:
+        tenths = math.ceil(value * 10)
+        return f"{tenths // 10}.{tenths % 10}{units[exp]}" if tenths < 100 else f"10{units[exp]}"
+    whole = math.ceil(value)
+    if whole == 1024 and exp < len(units) - 1:
+        return f"1.0{units[exp + 1]}"
+    return f"{whole}{units[exp]}"
+
+
+def test_du_human_integer_arithmetic_matches_fractions() -> None:
+    sizes = {0, 1, 2**90, 5 * 2**90 + 1}
+    for exp in range(1, 9):
+        scale = 1024**exp
+        for mult in (1, 9, 10, 1023, 1024):
+            for delta in (-1, 0, 1, scale // 10, scale // 20):
+                sizes.add(max(0, mult * scale + delta))
+    rng = random.Random(5)
+    sizes.update(rng.randrange(2 ** rng.randrange(1, 90)) for _ in range(3000))
+    for size in sorted(sizes):
+        assert du_human(size) == du_human_fraction(size), size
 
 
 @pytest.fixture
