@@ -43,6 +43,11 @@ class ShardedCollector(stack.Process):
         """The shards it applies now."""
         return set(self.get("/api/v1/health")["sharding"]["led"])
 
+    def leaders(self) -> dict[int, str]:
+        """Where it would redirect each shard led elsewhere (from the database's directory)."""
+        found = self.get("/api/v1/health")["sharding"]["leaders"]
+        return {int(shard): address for shard, address in found.items()}
+
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Until its API answers."""
         proc = self.proc

@@ -119,6 +119,8 @@ def test_kill_the_leader_under_load(
         b.wait_ready()
         wait_led(a, {0}, 15)
         wait_led(b, {1}, 15)
+        # b can redirect to a only once its directory read shows a's lead (a check later)
+        stack.wait_until(lambda: 0 in b.leaders(), 15, "b to know shard 0's leader")
         for other in (load, agent):
             other.start()
             started.append(other)
