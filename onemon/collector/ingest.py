@@ -165,7 +165,9 @@ class Ingest:
         router = self.router
         if router is not None and not router.leads(msg.host_id):
             return router.elsewhere(msg.host_id, env.seq, data, transport, "native")
-        verdict = self.ordering.check(msg.host_id, msg.type, env.boot_id, env.seq)
+        verdict = self.ordering.check(
+            msg.host_id, msg.type, env.boot_id, env.seq, transport == "tcp"
+        )
         if verdict is Verdict.DUPLICATE:
             self._reject("duplicate", f"host {msg.host_id} seq {env.seq}")
             return Ack(env.seq, ACK_OK)

@@ -44,8 +44,15 @@ class Ordering:
     def __init__(self) -> None:
         self._progress: dict[tuple[int, int], Progress] = {}
 
-    def check(self, host_id: int, mtype: MessageType, boot_id: bytes, seq: int) -> Verdict:
-        """Decide, and on APPLY record, a message's place in its stream."""
+    def check(
+        self, host_id: int, mtype: MessageType, boot_id: bytes, seq: int, acked: bool = False
+    ) -> Verdict:
+        """Decide, and on APPLY record, a message's place in its stream.
+
+        ``acked``: it came over TCP, where the agent sends again what it saw no answer for (the
+        answer lost with a connection): a seq seen inside the window is then a DUPLICATE, answered
+        ``ok``, not a replay; it is not applied again either way.
+        """
         key = (host_id, int(mtype))
         current = self._progress.get(key)
         if current is None or current.boot_id != boot_id:
@@ -61,8 +68,10 @@ class Ordering:
         if mtype in _STRICT_TYPES:
             return Verdict.DUPLICATE
         offset = current.seq - seq
-        if offset >= WINDOW or current.window >> offset & 1:
+        if offset >= WINDOW:
             return Verdict.REPLAY
+        if current.window >> offset & 1:
+            return Verdict.DUPLICATE if acked else Verdict.REPLAY
         current.window |= 1 << offset
         return Verdict.APPLY
 

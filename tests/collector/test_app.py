@@ -140,6 +140,28 @@ async def test_native_state_message_is_acknowledged_after_it_is_persisted(
     assert collector.health.rejected["duplicate"] == 1
 
 
+async def test_system_host_sent_again_over_tcp_is_a_duplicate_not_a_replay(
+    collector: Collector,
+) -> None:
+    """An acknowledged SYSTEM_HOST whose answer was lost comes again: ok, counted, not a replay."""
+    msg = Message(MessageType.SYSTEM_HOST, Status.SUCCESS, 3, 1.0, {"HOSTNAME": "n3"})
+    data = frame(native.encode(msg, KEY, BOOT, 7))
+    reader, writer = await asyncio.open_connection("127.0.0.1", collector.tcp_port)
+    writer.write(data + data)
+    frames = FrameReader()
+    acks: list[Any] = []
+    while len(acks) < 2:
+        acks += [decode_ack(f) for f in frames.feed(await reader.read(4096))]
+    writer.close()
+    assert [(a.seq, a.code) for a in acks] == [(7, "ok"), (7, "ok")]
+    assert collector.state.hosts[3].state.name == "MONITORED"
+    assert collector.health.rejected["duplicate"] == 1
+    assert collector.health.rejected.get("replay", 0) == 0
+    udp(collector, native.encode(msg, KEY, BOOT, 7))  # the same seq as a datagram: a replay
+    await settle(collector, 3)
+    assert collector.health.rejected["replay"] == 1
+
+
 async def test_forged_replayed_foreign_and_garbage_inputs_change_nothing(
     collector: Collector,
 ) -> None:

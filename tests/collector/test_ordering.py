@@ -28,6 +28,16 @@ def test_datagram_older_than_the_window_is_a_replay() -> None:
     assert order.check(1, MV, boot(5), 100 - 63) is Verdict.APPLY
 
 
+def test_seen_seq_over_tcp_is_a_duplicate_and_outside_the_window_still_a_replay() -> None:
+    order = Ordering()
+    sh = MessageType.SYSTEM_HOST
+    assert order.check(1, sh, boot(5), 100, acked=True) is Verdict.APPLY
+    assert order.check(1, sh, boot(5), 100, acked=True) is Verdict.DUPLICATE  # answer was lost
+    assert order.check(1, sh, boot(5), 100) is Verdict.REPLAY  # the same seq as a datagram
+    assert order.check(1, sh, boot(5), 99, acked=True) is Verdict.APPLY  # unseen, in the window
+    assert order.check(1, sh, boot(5), 100 - 64, acked=True) is Verdict.REPLAY
+
+
 def test_state_stream_is_strict_and_duplicates_are_acknowledged_not_applied() -> None:
     order = Ordering()
     assert order.check(1, SV, boot(5), 0) is Verdict.APPLY
