@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, NoReturn
+from typing import TYPE_CHECKING, Final
 
 from onemon.agent.config import Periods
 
@@ -123,36 +123,15 @@ def build(
 # --------------------------------------------------------------------------- parsing
 
 
-def _refuse(*_: object) -> NoReturn:
-    """Expat handler for DTDs and entity declarations: never accepted."""
-    raise MonitorConfigError(["DTDs and entity declarations are not accepted"])
-
-
 def _tree(xml: bytes) -> ET.Element:
     """Parse with expat into an ElementTree, refusing any DTD (so no entity can be defined)."""
     # Imported here: the daemon only builds this XML (``build``); parsing is for --opennebula.
-    import xml.etree.ElementTree as ET  # noqa: PLC0415
-    from xml.parsers import expat  # noqa: PLC0415
+    from onemon import safexml  # noqa: PLC0415
 
-    if len(xml) > MAX_CONFIG_BYTES:
-        raise MonitorConfigError([f"configuration of {len(xml)} bytes, limit {MAX_CONFIG_BYTES}"])
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate()
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse
-    parser.EntityDeclHandler = _refuse
-    parser.ExternalEntityRefHandler = _refuse
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
     try:
-        parser.Parse(xml, True)
-    except expat.ExpatError as exc:
-        raise MonitorConfigError([f"malformed XML: {exc}"]) from None
-    root = builder.close()
-    if root.tag != "MONITOR_CONFIGURATION":
-        raise MonitorConfigError([f"root element is <{root.tag}>, not <MONITOR_CONFIGURATION>"])
-    return root
+        return safexml.parse(xml, MAX_CONFIG_BYTES, "MONITOR_CONFIGURATION")
+    except safexml.UnsafeXmlError as exc:
+        raise MonitorConfigError([f"configuration: {exc}"]) from None
 
 
 def _text(root: ET.Element, path: str) -> str | None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from typing import NoReturn
 from xml.etree import ElementTree as ET
-from xml.parsers import expat
 
+from onemon import safexml
 from onemon.wire import template
 from onemon.wire.errors import WireError
 from onemon.wire.model import Template
@@ -38,30 +37,13 @@ class StartReply:
         return str(self.messages.get("SYSTEM_HOST", {}).get("VERSION", ""))
 
 
-def _refuse(*_: object) -> NoReturn:
-    raise ReplyError("DTDs and entities are not accepted")
-
-
 def _root(data: bytes) -> ET.Element:
     if len(data) > MAX_REPLY_BYTES:
         raise ReplyError(f"reply of {len(data)} bytes, limit {MAX_REPLY_BYTES}")
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate()
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse
-    parser.EntityDeclHandler = _refuse
-    parser.ExternalEntityRefHandler = _refuse
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
     try:
-        parser.Parse(data.strip(), True)
-    except expat.ExpatError as exc:
-        raise ReplyError(f"malformed reply: {exc}") from None
-    root = builder.close()
-    if root.tag != "MONITOR_MESSAGES":
-        raise ReplyError(f"reply root is <{root.tag}>, not <MONITOR_MESSAGES>")
-    return root
+        return safexml.parse(data.strip(), MAX_REPLY_BYTES, "MONITOR_MESSAGES")
+    except safexml.UnsafeXmlError as exc:
+        raise ReplyError(f"reply: {exc}") from None
 
 
 def parse(data: bytes) -> StartReply:
