@@ -27,7 +27,7 @@ from onemon.collector.listeners import (
 from onemon.collector.metrics.health import Health
 from onemon.collector.metrics.render import MetricsCache, Renderer
 from onemon.collector.ordering import Progress
-from onemon.collector.sharding import Coordinator, Parts, ShardedHostAdmin
+from onemon.collector.sharding import Coordinator, Parts, ShardedHostAdmin, ShardMap
 from onemon.collector.state import CloudState, StatePolicy
 from onemon.collector.store import Snapshot, StoreReader, StoreWriter
 from onemon.wire.keys import Key, KeyRing, load_key_file
@@ -76,7 +76,9 @@ class Collector:
         self.reader: StoreReader | None = None
         self.shards: Coordinator | None = None
         """Sharding (docs/sharding.md): the shards this collector leads; None when off."""
-        self.metrics = MetricsCache(Renderer(self.health))
+        # sharding: host and VM series carry ``shard`` (the map is the coordinator's, rebuilt)
+        shard_of = ShardMap.from_config(sharding).shard_of if sharding.enabled else None
+        self.metrics = MetricsCache(Renderer(self.health, shard_of=shard_of))
         self.ingest: Ingest | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None

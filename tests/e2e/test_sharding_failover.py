@@ -160,6 +160,8 @@ def test_kill_the_leader_under_load(
     assert sum(len(s) for s in result["sent"].values()) > 500
     assert 'onemon_shard_leader{shard="0"} 1' in metrics
     assert 'onemon_shard_takeovers_total{shard="0"} 1' in metrics
+    for host, shard in ((shard0[0], 0), (shard1[0], 1)):  # b now has both shards' series
+        assert f'opennebula_host_state{{one_host_id="{host}",shard="{shard}"}}' in metrics
     assert "this host's shard is led by" in agent_log  # the real agent followed b's redirect
     assert set(front_hosts) == set(hosts) and set(front_hosts.values()) == {2}  # all MONITORED
     assert {int(vm) for vm in result["sent"]} <= front_vms

@@ -6,6 +6,7 @@ Objects are cached by ``id()``, checked against the identity fields the labels a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from onemon.collector.model import Host, Vm
@@ -41,32 +42,39 @@ class VmOwner(Owner):
 
     __slots__ = ("vm_only",)
 
-    def __init__(self, vm: Vm) -> None:
-        vid = f'one_vm_id="{label_value(vm.id)}"'
+    def __init__(self, vm: Vm, shard: int | None = None) -> None:
+        vid = f'one_vm_id="{label_value(vm.id)}"' + _shard_pair(shard)
         inner = f'{vid},one_host_id="{label_value(vm.host_id)}"'
         info = f'{{{inner},deploy_id="{label_value(vm.deploy_id)}"}}'
-        super().__init__((vm.id, vm.host_id, vm.deploy_id), inner, info)
+        super().__init__((vm.id, vm.host_id, vm.deploy_id, shard), inner, info)
         self.vm_only = f"{{{vid}}}"
         """``{one_vm_id="12"}`` (OpenNebula's label set for state, lcm_state, host_id)."""
 
 
-def _host_owner(host: Host) -> Owner:
+def _shard_pair(shard: int | None) -> str:
+    """``,shard="N"`` when sharding is on, else nothing."""
+    return "" if shard is None else f',shard="{shard}"'
+
+
+def _host_owner(host: Host, shard: int | None = None) -> Owner:
     """A host's label strings."""
-    inner = f'one_host_id="{label_value(host.id)}"'
+    inner = f'one_host_id="{label_value(host.id)}"' + _shard_pair(shard)
     info = pairs(
         ("host_name", "im_mad", "vm_mad", "one_cluster_id"),
         (host.name, host.im_mad, host.vm_mad, host.cluster_id),
     )
-    version = (host.id, host.name, host.im_mad, host.vm_mad, host.cluster_id)
+    version = (host.id, host.name, host.im_mad, host.vm_mad, host.cluster_id, shard)
     return Owner(version, inner, f"{{{inner},{info}}}")
 
 
 class Labels:
-    """The caches, one render after another."""
+    """The caches, one render after another; with ``shard_of`` (host id → shard, when sharding
+    is on) every host and VM label set also carries ``shard``."""
 
-    __slots__ = ("_hosts", "_old_hosts", "_old_vms", "_vms")
+    __slots__ = ("_hosts", "_old_hosts", "_old_vms", "_vms", "shard_of")
 
-    def __init__(self) -> None:
+    def __init__(self, shard_of: Callable[[int], int] | None = None) -> None:
+        self.shard_of = shard_of
         self._hosts: dict[int, Owner] = {}
         self._old_hosts: dict[int, Owner] = {}
         self._vms: dict[int, VmOwner] = {}
@@ -85,10 +93,11 @@ class Labels:
             found = self._old_hosts.get(key)
             if found is not None:
                 self._hosts[key] = found
+        shard = None if self.shard_of is None else self.shard_of(host.id)
         if found is None or found.version != (
-            host.id, host.name, host.im_mad, host.vm_mad, host.cluster_id
+            host.id, host.name, host.im_mad, host.vm_mad, host.cluster_id, shard
         ):  # fmt: skip
-            found = self._hosts[key] = _host_owner(host)
+            found = self._hosts[key] = _host_owner(host, shard)
         return found
 
     def vm(self, vm: Vm) -> VmOwner:
@@ -99,8 +108,9 @@ class Labels:
             found = self._old_vms.get(key)
             if found is not None:
                 self._vms[key] = found
-        if found is None or found.version != (vm.id, vm.host_id, vm.deploy_id):
-            found = self._vms[key] = VmOwner(vm)
+        shard = None if self.shard_of is None else self.shard_of(vm.host_id)
+        if found is None or found.version != (vm.id, vm.host_id, vm.deploy_id, shard):
+            found = self._vms[key] = VmOwner(vm, shard)
         return found
 
 

@@ -67,12 +67,14 @@ class Renderer:
         gzip_level: int = 1,
         procfs: Path = Path("/proc"),
         clock: Callable[[], float] = time.time,
+        shard_of: Callable[[int], int] | None = None,
     ) -> None:
+        """``shard_of`` (host id → shard): sharding is on, host and VM series get ``shard``."""
         self.health = health if health is not None else Health()
         self.gzip_level = gzip_level
         self._procfs = procfs
         self._clock = clock
-        self._labels = Labels()
+        self._labels = Labels(shard_of)
         self._templates = Templates()
 
     def udp_errors(self) -> UdpErrors | None:

@@ -82,7 +82,7 @@ class Coordinator:
         self.config = config
         self.cfg = cfg
         self.parts = parts
-        self.map = ShardMap.from_lists(cfg.shards, [(a.shard, a.hosts) for a in cfg.assign])
+        self.map = ShardMap.from_config(cfg)
         self.router = Router(self.map, parts.health)
         self.name = cfg.name or default_name(config)
         self.address = advertised(config)

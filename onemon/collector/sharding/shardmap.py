@@ -8,7 +8,10 @@ consecutive ids, and growing the shard count from n to n + 1 moves only 1/(n + 1
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from onemon.collector.config import ShardingConfig
 
 _MASK: Final = (1 << 64) - 1
 
@@ -57,6 +60,11 @@ class ShardMap:
     def from_lists(cls, shards: int, lists: Iterable[tuple[int, Iterable[int]]]) -> ShardMap:
         """From ``(shard, host ids)`` pairs, as ``[[sharding.assign]]`` gives them."""
         return cls(shards, {host: shard for shard, hosts in lists for host in hosts})
+
+    @classmethod
+    def from_config(cls, cfg: ShardingConfig) -> ShardMap:
+        """The map a ``[sharding]`` section describes."""
+        return cls.from_lists(cfg.shards, [(a.shard, a.hosts) for a in cfg.assign])
 
     def shard_of(self, host_id: int) -> int:
         """The shard ``host_id`` belongs to."""
