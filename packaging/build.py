@@ -84,7 +84,7 @@ class Package:
 PACKAGES = (
     Package(
         "python3-onemon",
-        ("__init__.py", "py.typed", "settings.py", "systemd.py", "wire", "probes"),
+        ("__init__.py", "py.typed", "settings.py", "safexml.py", "systemd.py", "wire", "probes"),
     ),
     Package(
         "one-agent",

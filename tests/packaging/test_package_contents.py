@@ -25,7 +25,7 @@ OWNERS = {"onemon.agent": "one-agent", "onemon.collector": "one-collector",
           "onemon.front": "one-collector"}  # fmt: skip
 """Console scripts go with the package of their module."""
 MODULES = {
-    "python3-onemon": ("__init__.py", "py.typed", "settings.py", "systemd.py", "wire/"),
+    "python3-onemon": ("__init__.py", "py.typed", "settings.py", "safexml.py", "systemd.py", "wire/"),
     "one-agent": ("agent/",),
     "one-collector": ("collector/", "front/"),
 }
