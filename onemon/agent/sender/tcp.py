@@ -68,6 +68,23 @@ async def open_stream(
     raise error
 
 
+def keep_alive(sock: socket.socket, ack_timeout: float) -> None:
+    """Detect a collector that vanished (host down, network cut: no FIN, no RST) within about
+    ``ack_timeout`` even while nothing is sent, so datagrams, which follow this connection, stop
+    going into the void: TCP keepalives from half of it, and unacknowledged data bounded by it."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle = max(1, int(ack_timeout / 2))
+    interval = max(1, int(ack_timeout / 4))
+    options = [(getattr(socket, "TCP_KEEPIDLE", None), idle),
+               (getattr(socket, "TCP_KEEPINTVL", None), interval),
+               (getattr(socket, "TCP_KEEPCNT", None), 2),
+               (getattr(socket, "TCP_USER_TIMEOUT", None), int(ack_timeout * 1000))]  # fmt: skip
+    for option, value in options:
+        if option is not None:  # Linux has them all; elsewhere the ack timeout still applies
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
 async def close_stream(writer: asyncio.StreamWriter, timeout: float = 1.0) -> None:
     """Close a stream without letting a misbehaving peer stall or fail the caller."""
     writer.close()
@@ -159,7 +176,7 @@ class AckLink:
         sock: socket.socket | None = writer.get_extra_info("socket")
         family = socket.AF_INET
         if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            keep_alive(sock, self._ack_timeout)
             family = sock.family
         self.peer = (int(family), tuple(writer.get_extra_info("peername")))
         self._failover.use(index)
