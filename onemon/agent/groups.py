@@ -218,7 +218,15 @@ class ProbeGroups:
             self.counters.hypervisor_unreachable += 1
             seen = None
         payload = self.tracker.cycle(seen, self.clock()) or {}
-        return await self._finish(MessageType.STATE_VM, "vm/status", payload)
+        message = await self._finish(MessageType.STATE_VM, "vm/status", payload)
+        if message is not None and message.status is Status.FAILURE and payload:
+            # The tracker has taken these changes as reported: a FAILURE in their place would
+            # hide them from the collector until the next sync. Libvirt's word goes; the failing
+            # exec probe is counted (PROBE_FAILURES) and logged.
+            log.warning("vm/status: %s; sending libvirt's states alone", message.error)
+            return Message(MessageType.STATE_VM, Status.SUCCESS, self.config.host_id,
+                           message.timestamp, payload)  # fmt: skip
+        return message
 
     async def exec_vm(self) -> Message | None:
         """EXEC_VM: guest command results (exec probes only)."""

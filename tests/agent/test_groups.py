@@ -24,9 +24,9 @@ def probe(tree: Path, group: str, name: str, body: str) -> None:
 def make_groups(tmp_path: Path):  # type: ignore[no-untyped-def]
     made: list[ProbeGroups] = []
 
-    def make(tree: Path) -> ProbeGroups:
+    def make(tree: Path, libvirt_uri: str = "test:///default") -> ProbeGroups:
         config = AgentConfig(
-            host_id=5, host_name="node5", libvirt_uri="test:///default",
+            host_id=5, host_name="node5", libvirt_uri=libvirt_uri,
             state_dir=tmp_path / "state", probes=ProbeConfig(tree=tree, timeout=5),
         )  # fmt: skip
         groups = ProbeGroups(config, dict, persistent=False)
@@ -83,3 +83,23 @@ async def test_empty_groups_send_nothing_but_the_beacon_always_goes(
     beacon = await groups.beacon_host()
     assert beacon is not None and beacon.type is MessageType.BEACON_HOST
     assert dataclasses.asdict(beacon)["payload"] == {}
+
+
+async def test_a_failing_status_probe_does_not_hide_libvirts_state_changes(
+    tmp_path: Path, make_groups
+) -> None:  # type: ignore[no-untyped-def]
+    """The tracker takes changes as reported: they go, SUCCESS, even when vm/status fails."""
+    node = tmp_path / "node.xml"
+    node.write_text(
+        "<node><domain type='test'><name>one-7</name><memory>8192</memory>"
+        "<os><type>hvm</type></os></domain></node>"
+    )
+    probe(tmp_path, "vm/status", "broken", "echo 'lost' >&2; exit 1\n")
+    groups = make_groups(tmp_path, f"test://{node}")
+    message = await groups.state_vm()
+    assert message is not None and message.status is Status.SUCCESS
+    assert [(vm["ID"], vm["STATE"]) for vm in values(message.payload, "VM")] == [(7, "RUNNING")]
+    assert groups.counters.failures == 1
+    again = await groups.state_vm()  # no change now: the probe's failure is what is left to say
+    assert again is not None and again.status is Status.FAILURE
+    assert again.error == "Error executing broken: lost"
