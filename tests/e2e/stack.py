@@ -225,6 +225,19 @@ FAST_PERIODS = {
 """Short periods so tests see several cycles in seconds."""
 
 
+EMPTY_NODE_XML = (
+    "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads>"
+    "<active>2</active><mhz>2000</mhz><model>i686</model></cpu><memory>8388608</memory></node>"
+)
+"""A libvirt ``test://`` node file: one small host, no domain."""
+
+
+def empty_node(path: Path) -> str:
+    """Write EMPTY_NODE_XML to ``path``; the ``libvirt_uri`` of a node with no VM."""
+    path.write_text(EMPTY_NODE_XML)
+    return f"test://{path}"
+
+
 def agent(
     directory: Path,
     key: Path,

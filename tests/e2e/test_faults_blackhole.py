@@ -30,10 +30,6 @@ HOST = 91
 ACK_TIMEOUT = 3.0
 BOUND = 4 * ACK_TIMEOUT
 """Keepalive idle + probes (about ack_timeout), a back-off step, a connect, the next datagram."""
-NODE = (
-    "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads>"
-    "<active>2</active><mhz>2000</mhz><model>i686</model></cpu><memory>8388608</memory></node>"
-)
 IDLE_LINK = {**stack.FAST_PERIODS, "beacon_host": 1, "monitor_host": 1, "system_host": 600,
              "sync_state_vm": 600, "exec_vm": 600}  # fmt: skip
 
@@ -47,10 +43,9 @@ def test_an_idle_link_to_a_vanished_collector_is_left_within_a_few_ack_timeouts(
     listen = {"listen": {"address": ns.host_ip}}
     a = stack.collector(tmp_path / "a", key, [(HOST, f"node{HOST}")], extra=listen)
     b = stack.collector(tmp_path / "b", key, [(HOST, f"node{HOST}")], extra=listen)
-    (tmp_path / "node.xml").write_text(NODE)
     agent = stack.agent(tmp_path / "agent", key, HOST,
                         [f"{ns.host_ip}:{a.port}", f"{ns.host_ip}:{b.port}"], periods=IDLE_LINK,
-                        extra={"libvirt_uri": f"test://{tmp_path / 'node.xml'}",
+                        extra={"libvirt_uri": stack.empty_node(tmp_path / "node.xml"),
                                "send": {"ack_timeout": ACK_TIMEOUT}})  # fmt: skip
     agent.argv = ns.argv(*agent.argv)
     rules = [["OUTPUT", "-d", ns.host_ip, "-p", proto, "--dport", str(a.port), "-j", "DROP"]

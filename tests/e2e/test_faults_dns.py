@@ -33,10 +33,6 @@ FIRST, SECOND = "127.0.0.2", "127.0.0.3"
 ACK_TIMEOUT = 3.0
 BOUND = 15.0
 """Seconds to reach the other address: an ack timeout, a back-off step, a connect, a report."""
-NODE = (
-    "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads>"
-    "<active>2</active><mhz>2000</mhz><model>i686</model></cpu><memory>8388608</memory></node>"
-)
 
 
 def collector_on(directory: Path, key: Path, address: str, port: int) -> stack.CollectorProcess:
@@ -57,9 +53,8 @@ def test_agent_fails_over_between_the_addresses_of_one_name(tmp_path: Path) -> N
     first = collector_on(tmp_path / "first", key, FIRST, port)
     second = collector_on(tmp_path / "second", key, SECOND, port)
     hosts = hostsfile.write(tmp_path / "hosts", [(FIRST, NAME), (SECOND, NAME)])
-    (tmp_path / "node.xml").write_text(NODE)
     agent = stack.agent(tmp_path / "agent", key, HOST, [f"{NAME}:{port}"],
-                        extra={"libvirt_uri": f"test://{tmp_path / 'node.xml'}",
+                        extra={"libvirt_uri": stack.empty_node(tmp_path / "node.xml"),
                                "send": {"ack_timeout": ACK_TIMEOUT}})  # fmt: skip
     agent.argv = hostsfile.argv(hosts, agent.argv)
     started: list[stack.Process] = []

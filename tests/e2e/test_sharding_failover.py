@@ -36,10 +36,6 @@ from tests.e2e.sharding_stack import (
 
 TAKEOVER_BOUND = 8.0
 """Seconds from kill -9 to the shard led again (lease 3 s; a kill frees the lock at once)."""
-REAL_AGENT_NODE = (
-    "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads>"
-    "<active>2</active><mhz>2000</mhz><model>i686</model></cpu><memory>8388608</memory></node>"
-)
 
 
 @pytest.fixture(scope="module", params=["postgresql", "mariadb"])
@@ -106,9 +102,8 @@ def test_kill_the_leader_under_load(
     b = sharded_collector(tmp_path / "b", key, url, "b", hosts=hosts, home=[1])
     load = agents(tmp_path / "agents", key, shard0 + shard1,
                   [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])  # fmt: skip
-    (tmp_path / "node.xml").write_text(REAL_AGENT_NODE)
     agent = stack.agent(tmp_path / "agent", key, real, [f"127.0.0.1:{b.port}", f"127.0.0.1:{a.port}"],
-                        extra={"libvirt_uri": f"test://{tmp_path / 'node.xml'}"})  # fmt: skip
+                        extra={"libvirt_uri": stack.empty_node(tmp_path / "node.xml")})  # fmt: skip
     started: list[stack.Process] = []
     figures: dict[str, Any] = {}
     try:
