@@ -36,6 +36,7 @@ from onemon.collector.model import Host, HostCapacity, Vm
 from onemon.collector.state import CloudState
 from onemon.collector.store import StoreWriter, rows
 from onemon.collector.store.backlog import HOST_SAMPLE, VM_SAMPLE, Batch
+from onemon.collector.store.batchrows import write_rows
 from onemon.collector.store.config import StoreConfig
 from onemon.wire import native
 from onemon.wire.keys import KeyRing
@@ -145,12 +146,12 @@ def measure(pipeline: Pipeline, writer: StoreWriter) -> None:
             ingest = min(ingest, per_message(pipeline.ingest.datagram, pool, PER_TYPE))
             batch = pipeline.store.batch
             started = time.process_time()
-            work = writer._prepare(batch)
+            work = writer._rows.prepare(batch)
             build = min(build, (time.process_time() - started) / PER_TYPE * 1e6)
             assert writer._engine is not None
             started = time.process_time()
             with writer._engine.begin() as conn:
-                writer._write(conn, work)
+                write_rows(conn, writer._bulk, work)
             write = min(write, (time.process_time() - started) / PER_TYPE * 1e6)
         total = ingest + build + write
         print(

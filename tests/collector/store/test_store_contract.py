@@ -95,10 +95,10 @@ async def test_state_is_serialized_at_commit_once_per_batch(backend: Backend) ->
         assert Counted.calls == 2  # replaced: encoded again
         writer.put_host(full_host(4))
         await writer.persisted()
-        assert len(writer._systems) == 2
+        assert len(writer._rows.systems) == 2
         writer.delete_host(4)
         await writer.persisted()
-        assert len(writer._systems) == 1  # a deleted host's JSON is not kept
+        assert len(writer._rows.systems) == 1  # a deleted host's JSON is not kept
     finally:
         writer.stop()
     (stored,) = load(backend).hosts
