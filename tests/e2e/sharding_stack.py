@@ -206,3 +206,14 @@ def wait_led(collector: ShardedCollector, shards: set[int], timeout: float) -> f
     stack.wait_until(lambda: collector.led() == shards, timeout,
                      f"{collector.name} to lead {sorted(shards)}", step=0.05)  # fmt: skip
     return time.monotonic() - started
+
+
+def start_pair(a: ShardedCollector, b: ShardedCollector, started: list[stack.Process]) -> None:
+    """Start ``a`` and ``b`` (into ``started``), until ``a`` leads shard 0 and ``b`` shard 1."""
+    for collector in (a, b):
+        collector.start()
+        started.append(collector)
+    a.wait_ready()
+    b.wait_ready()
+    wait_led(a, {0}, 15)
+    wait_led(b, {1}, 15)

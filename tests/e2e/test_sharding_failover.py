@@ -31,6 +31,7 @@ from tests.e2e.sharding_stack import (
     longest_stall,
     lost_and_doubled,
     sharded_collector,
+    start_pair,
     wait_led,
 )
 
@@ -107,13 +108,7 @@ def test_kill_the_leader_under_load(
     started: list[stack.Process] = []
     figures: dict[str, Any] = {}
     try:
-        for collector in (a, b):
-            collector.start()
-            started.append(collector)
-        a.wait_ready()
-        b.wait_ready()
-        wait_led(a, {0}, 15)
-        wait_led(b, {1}, 15)
+        start_pair(a, b, started)
         # b can redirect to a only once its directory read shows a's lead (a check later)
         stack.wait_until(lambda: 0 in b.leaders(), 15, "b to know shard 0's leader")
         for other in (load, agent):

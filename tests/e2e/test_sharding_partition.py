@@ -29,6 +29,7 @@ from tests.e2e.sharding_stack import (
     longest_stall,
     lost_and_doubled,
     sharded_collector,
+    start_pair,
     wait_led,
 )
 
@@ -78,13 +79,7 @@ def test_a_leader_cut_off_from_the_database_stops_and_a_healthy_one_takes_over(
     started: list[stack.Process] = []
     figures: dict[str, Any] = {}
     try:
-        for collector in (a, b):
-            collector.start()
-            started.append(collector)
-        a.wait_ready()
-        b.wait_ready()
-        wait_led(a, {0}, 15)
-        wait_led(b, {1}, 15)
+        start_pair(a, b, started)
         load.start()
         started.append(load)
         load.wait_ready()
