@@ -27,23 +27,10 @@ from onemon.collector.store import StoreConfig, StoreReader
 from onemon.wire import native
 from onemon.wire.keys import Key, write_key_file
 from onemon.wire.model import Message, MessageType, Status
+from tests.e2e.stack import free_port
 
 KEY = Key("cluster", b"c" * 32)
 BOOT = (9).to_bytes(8, "big") + b"i" * 8
-
-
-def free_port() -> int:
-    """A port free for TCP and UDP (with 0, TCP reuses UDP's number and may hit a TIME_WAIT)."""
-    while True:
-        with socket.socket() as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
 
 
 async def make(tmp_path: Path, **hosts: Any) -> Collector:
