@@ -218,15 +218,9 @@ class ProbeGroups:
             self.counters.hypervisor_unreachable += 1
             seen = None
         payload = self.tracker.cycle(seen, self.clock()) or {}
-        message = await self._finish(MessageType.STATE_VM, "vm/status", payload)
-        if message is not None and message.status is Status.FAILURE and payload:
-            # The tracker has taken these changes as reported: a FAILURE in their place would
-            # hide them from the collector until the next sync. Libvirt's word goes; the failing
-            # exec probe is counted (PROBE_FAILURES) and logged.
-            log.warning("vm/status: %s; sending libvirt's states alone", message.error)
-            return Message(MessageType.STATE_VM, Status.SUCCESS, self.config.host_id,
-                           message.timestamp, payload)  # fmt: skip
-        return message
+        # The tracker has taken these changes as reported: a FAILURE in their place would hide
+        # them from the collector until the next sync, so they go even when a probe fails.
+        return await self._finish(MessageType.STATE_VM, "vm/status", payload, keep_builtin=True)
 
     async def exec_vm(self) -> Message | None:
         """EXEC_VM: guest command results (exec probes only)."""
@@ -265,19 +259,31 @@ class ProbeGroups:
         return result
 
     async def _finish(
-        self, mtype: MessageType, group_path: str, builtin: Template, always: bool = False
+        self,
+        mtype: MessageType,
+        group_path: str,
+        builtin: Template,
+        always: bool = False,
+        keep_builtin: bool = False,
     ) -> Message | None:
-        """Merge exec output over the built-in template; None when there is nothing to send."""
+        """Merge exec output over the built-in template; None when there is nothing to send.
+
+        A failing exec probe makes the message a FAILURE, or, with ``keep_builtin`` and built-in
+        content, leaves the built-in template to go alone (the failure counted and logged).
+        """
         result = await self.run_exec(group_path)
         parsed = to_template(result, group_path)
         if not parsed.ok:
-            return self._failure(mtype, parsed.error)
+            if not (keep_builtin and builtin):
+                return self._failure(mtype, parsed.error)
+            log.warning("%s: %s; sending the built-in part alone", group_path, parsed.error)
+        extra = parsed.template if parsed.ok else {}
         if mtype is MessageType.MONITOR_VM:
             try:  # probes print OpenNebula's VM=[…, MONITOR="<base64 template>"]
-                legacy.decode_monitors(parsed.template)
+                legacy.decode_monitors(extra)
             except WireError as exc:
                 return self._failure(mtype, f"Error executing {group_path}: {exc}")
-        payload = _merge(builtin, parsed.template)
+        payload = _merge(builtin, extra)
         if not payload and not always:
             return None
         return Message(mtype, Status.SUCCESS, self.config.host_id, self.clock(), payload)
