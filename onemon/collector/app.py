@@ -76,8 +76,9 @@ class Collector:
         self.reader: StoreReader | None = None
         self.shards: Coordinator | None = None
         """Sharding (docs/sharding.md): the shards this collector leads; None when off."""
-        # sharding: host and VM series carry ``shard`` (the map is the coordinator's, rebuilt)
-        shard_of = ShardMap.from_config(sharding).shard_of if sharding.enabled else None
+        self._shard_map = ShardMap.from_config(sharding) if sharding.enabled else None
+        """Host → shard, shared by the coordinator and /metrics (series carry ``shard``)."""
+        shard_of = self._shard_map.shard_of if self._shard_map is not None else None
         self.metrics = MetricsCache(Renderer(self.health, shard_of=shard_of))
         self.ingest: Ingest | None = None
         self._udp: asyncio.DatagramTransport | None = None
@@ -120,7 +121,7 @@ class Collector:
             parts = Parts(
                 self.state, self.ingest, self.writer, self.reader, self.health, self.register_hosts
             )
-            self.shards = Coordinator(config, parts)
+            self.shards = Coordinator(config, parts, self._shard_map)
             await self.shards.start()
         else:
             self.register_hosts(config.hosts.register)

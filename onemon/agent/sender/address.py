@@ -47,23 +47,16 @@ def parse_address(text: str, default_port: int = DEFAULT_PORT) -> Address:
 
 async def resolve(address: Address, kind: int = socket.SOCK_DGRAM) -> Target:
     """The first endpoint ``address`` resolves to now (IPv4 or IPv6)."""
-    loop = asyncio.get_running_loop()
-    host = address.host
-    # getaddrinfo passes a str through the idna codec, which imports stringprep and unicodedata
-    # into the daemon for good; an ASCII name or literal IP is those same bytes.
-    query: str | bytes = host.encode("ascii") if host.isascii() else host
-    infos = await loop.getaddrinfo(query, address.port, type=kind)
-    if not infos:
-        raise OSError(f"{address} resolves to nothing")
-    family, _, _, _, sockaddr = infos[0]
-    return int(family), tuple(sockaddr)
+    return (await resolve_all(address, kind))[0]
 
 
 async def resolve_all(address: Address, kind: int = socket.SOCK_STREAM) -> list[Target]:
     """Every endpoint ``address`` resolves to now, in the resolver's order, each once."""
     loop = asyncio.get_running_loop()
     host = address.host
-    query: str | bytes = host.encode("ascii") if host.isascii() else host  # as in resolve()
+    # getaddrinfo passes a str through the idna codec, which imports stringprep and unicodedata
+    # into the daemon for good; an ASCII name or literal IP is those same bytes.
+    query: str | bytes = host.encode("ascii") if host.isascii() else host
     infos = await loop.getaddrinfo(query, address.port, type=kind)
     targets: list[Target] = []
     for family, _, _, _, sockaddr in infos:

@@ -77,12 +77,15 @@ def advertised(config: CollectorConfig) -> str:
 class Coordinator:
     """This collector's side of shard leadership; ``router`` is the ingest hook it drives."""
 
-    def __init__(self, config: CollectorConfig, parts: Parts) -> None:
+    def __init__(
+        self, config: CollectorConfig, parts: Parts, shard_map: ShardMap | None = None
+    ) -> None:
+        """``shard_map``: the collector's, when it has one already (else built from config)."""
         cfg = config.sharding
         self.config = config
         self.cfg = cfg
         self.parts = parts
-        self.map = ShardMap.from_config(cfg)
+        self.map = shard_map if shard_map is not None else ShardMap.from_config(cfg)
         self.router = Router(self.map, parts.health)
         self.name = cfg.name or default_name(config)
         self.address = advertised(config)
