@@ -209,7 +209,9 @@ def wait_led(collector: ShardedCollector, shards: set[int], timeout: float) -> f
 
 
 def start_pair(a: ShardedCollector, b: ShardedCollector, started: list[stack.Process]) -> None:
-    """Start ``a`` and ``b`` (into ``started``), until ``a`` leads shard 0 and ``b`` shard 1."""
+    """Start ``a`` and ``b`` (into ``started``), until ``a`` leads shard 0 and ``b`` shard 1 and
+    each knows where the other's shard is led (until then it answers ``no_leader``, not a
+    redirect, and an agent would go to the leader on its own)."""
     for collector in (a, b):
         collector.start()
         started.append(collector)
@@ -217,3 +219,4 @@ def start_pair(a: ShardedCollector, b: ShardedCollector, started: list[stack.Pro
     b.wait_ready()
     wait_led(a, {0}, 15)
     wait_led(b, {1}, 15)
+    stack.wait_until(lambda: 1 in a.leaders() and 0 in b.leaders(), 15, "each to know the other")
