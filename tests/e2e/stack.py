@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -211,6 +211,14 @@ def collector(
     argv = [sys.executable, "-m", "onemon.collector.cli", "-c", str(path)]
     return CollectorProcess("one-collector", argv, directory / "collector.log",
                             port=port, http_port=http_port, db=db)  # fmt: skip
+
+
+def start_ready(collectors: Sequence[CollectorProcess], started: list[Process]) -> None:
+    """Start each collector in turn, recorded in ``started`` for clean-up, until its API answers."""
+    for each in collectors:
+        each.start()
+        started.append(each)
+        each.wait_ready()
 
 
 FAST_PERIODS = {

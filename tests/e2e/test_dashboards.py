@@ -212,9 +212,7 @@ def test_every_dashboard_query_returns_data(
     )  # fmt: skip
     started: list[stack.Process] = []
     try:
-        collector.start()
-        started.append(collector)
-        collector.wait_ready()
+        stack.start_ready((collector,), started)
         agent.start()
         started.append(agent)
         target = f"127.0.0.1:{collector.http_port}"

@@ -52,10 +52,7 @@ def test_an_idle_link_to_a_vanished_collector_is_left_within_a_few_ack_timeouts(
              for proto in ("tcp", "udp")]  # fmt: skip
     started: list[stack.Process] = []
     try:
-        for collector in (a, b):
-            collector.start()
-            started.append(collector)
-            collector.wait_ready()
+        stack.start_ready((a, b), started)
         agent.start()
         started.append(agent)
         stack.wait_until(lambda: a.host(HOST)["state"] == "MONITORED", 30, "MONITORED on A")

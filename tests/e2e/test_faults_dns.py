@@ -59,10 +59,7 @@ def test_agent_fails_over_between_the_addresses_of_one_name(tmp_path: Path) -> N
     agent.argv = hostsfile.argv(hosts, agent.argv)
     started: list[stack.Process] = []
     try:
-        for collector in (first, second):
-            collector.start()
-            started.append(collector)
-            collector.wait_ready()
+        stack.start_ready((first, second), started)
         first.signal(signal.SIGSTOP)
         begin = time.time()
         agent.start()
